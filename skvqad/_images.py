@@ -1,0 +1,133 @@
+"""Turn what users pass as images into the float32 NCHW arrays the net eats.
+
+Kept apart from the estimator so that ``fit``/``score_samples`` read as the
+method, not as input plumbing. Never modifies the caller's array.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.utils import check_array
+
+__all__ = ["DataRangeWarning", "check_images", "image_shape_of", "to_unit_images"]
+
+
+class DataRangeWarning(UserWarning):
+    """Float input had values outside ``[0, 1]`` and was clipped."""
+
+
+#: Integer image types that are scaled to [0, 1] by their maximum value.
+_SCALED_DTYPES = (np.uint8, np.uint16)
+
+
+def image_shape_of(X: np.ndarray, image_shape) -> tuple[int, int, int]:
+    """``(H, W, C)`` of the images in the validated array ``X``.
+
+    ``X`` is 2-D (flat rows), 3-D ``(n, H, W)`` or 4-D ``(n, H, W, C)``.
+    Flat rows are reshaped to ``image_shape`` when it is given, else each row
+    is taken as one image of 1 x d pixels.
+    """
+    if X.ndim == 2:
+        n_features = X.shape[1]
+        if image_shape is None:
+            return (1, n_features, 1)
+        shape = tuple(int(s) for s in image_shape)
+        if len(shape) == 2:
+            shape = shape + (1,)
+        if int(np.prod(shape)) != n_features:
+            raise ValueError(
+                f"X has {n_features} features per sample, which cannot be reshaped to "
+                f"image_shape={tuple(image_shape)} ({int(np.prod(shape))} values)."
+            )
+        return shape
+    if X.ndim == 3:
+        shape = (X.shape[1], X.shape[2], 1)
+    elif X.ndim == 4:
+        shape = X.shape[1:]
+        height, channels = X.shape[1], X.shape[3]
+        if channels > 4 and height <= 4:
+            raise ValueError(
+                f"X has shape {X.shape}, which looks channels-first (n, C, H, W); "
+                "images must be channels-last (n, H, W, C): use np.moveaxis(X, 1, -1)."
+            )
+    else:
+        raise ValueError(
+            f"X must be 2-D (n, d), 3-D (n, H, W) or 4-D (n, H, W, C); got {X.ndim}-D "
+            f"data of shape {X.shape}."
+        )
+    if image_shape is not None:
+        given = tuple(int(s) for s in image_shape)
+        if given != shape and given + (1,) != shape:
+            raise ValueError(
+                f"X holds images of shape {shape[:2] if shape[2] == 1 else shape}, "
+                f"but image_shape={tuple(image_shape)}."
+            )
+    if 0 in shape:
+        raise ValueError(f"X holds empty images of shape {shape}.")
+    return tuple(int(s) for s in shape)
+
+
+def check_images(X, *, image_shape=None, estimator=None) -> tuple[np.ndarray, tuple]:
+    """Validate image input: numeric, finite, non-empty, 2-D to 4-D.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d), (n, H, W) or (n, H, W, C)
+    image_shape : tuple of int or None
+        ``(H, W)`` or ``(H, W, C)`` of flat 2-D input.
+    estimator : estimator or None
+        Named in error messages.
+
+    Returns
+    -------
+    X : ndarray
+        The validated array (possibly ``X`` itself: do not modify it).
+    shape : tuple (H, W, C)
+        Shape of one image.
+    """
+    X = check_array(
+        X,
+        dtype="numeric",
+        allow_nd=True,
+        ensure_all_finite=True,
+        ensure_min_samples=1,
+        estimator=estimator,
+        input_name="X",
+    )
+    return X, image_shape_of(X, image_shape)
+
+
+def to_unit_images(X: np.ndarray, shape: tuple, feature_range=None) -> np.ndarray:
+    """Convert validated images to a new float32 ``(n, C, H, W)`` array in [0, 1].
+
+    ``uint8`` (``uint16``) values are divided by 255 (65535); other types are
+    cast to float and values outside ``[0, 1]`` are clipped with a
+    :class:`DataRangeWarning`. With ``feature_range=(low, high)`` (per-feature
+    arrays, for tabular 2-D input), ``X`` is min-max scaled to [0, 1] instead
+    and clipped without a warning.
+    """
+    if feature_range is not None:
+        low, high = feature_range
+        scale = np.where(high > low, high - low, 1.0)
+        images = ((X - low) / scale).astype(np.float32)
+        np.clip(images, 0.0, 1.0, out=images)
+    elif X.dtype == np.bool_:
+        images = X.astype(np.float32)
+    elif X.dtype.type in _SCALED_DTYPES:
+        images = X.astype(np.float32) / np.float32(np.iinfo(X.dtype).max)
+    else:
+        images = X.astype(np.float32)  # always a copy: clipping below is in place
+        outside = np.count_nonzero((images < 0) | (images > 1))
+        if outside:
+            warnings.warn(
+                f"{outside} of {images.size} values of X lie outside [0, 1] and were "
+                "clipped: float images are expected in [0, 1] (divide 8-bit images "
+                "stored as float by 255, or pass them as uint8).",
+                DataRangeWarning,
+                stacklevel=4,
+            )
+            np.clip(images, 0.0, 1.0, out=images)
+    images = images.reshape((len(images),) + shape).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(images)

@@ -1,0 +1,485 @@
+"""The scikit-learn estimator: :class:`VQVAEAnomalyDetector`.
+
+``fit`` validates the images, builds a :class:`~skvqad.net.VQVAENet`
+(skorch) around a :class:`~skvqad.model.VQVAE` and trains it on the normal
+images; ``score_samples`` runs the net batch by batch, turns each batch into
+anomaly maps with :func:`skvqad.maps.anomaly_map` and averages each map.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import ProgressBar
+from skorch.utils import to_tensor
+
+from ._images import check_images, to_unit_images
+from .maps import CHANNEL_REDUCTIONS, SCORES, alignment_map, anomaly_map
+from .model import VQVAE, VQVAELoss, reconstruction
+from .net import VQVAENet
+
+__all__ = ["VQVAEAnomalyDetector"]
+
+
+def _resolve_device(device) -> str:
+    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; check CUDA requests."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device.") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available on this machine "
+            "(torch.cuda.is_available() is False). Use device='auto' or 'cpu'."
+        )
+    return str(resolved)
+
+
+class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
+    """Image anomaly detection with a VQ-VAE and its inner metrics.
+
+    A VQ-VAE is trained on normal images only. An image is scored by the
+    mean of its anomaly map: the SSIM map between the image and its
+    reconstruction, the alignment map (distance of each encoder output to its
+    codebook vector) or, by default, their product (SSIM+AM), following
+    Gangloff et al., "Leveraging Vector-Quantized Variational Autoencoder
+    Inner Metrics for Anomaly Detection" (2022).
+
+    The API follows scikit-learn's outlier detectors (see
+    :class:`~sklearn.ensemble.IsolationForest`): ``score_samples`` is higher
+    for more normal images, ``decision_function`` is negative for outliers and
+    ``predict`` returns +1 for inliers and -1 for outliers.
+
+    Parameters
+    ----------
+    n_embeddings : int, default=512
+        Codebook size M.
+    embedding_dim : int, default=256
+        Dimension D of each codebook vector.
+    hidden_channels : int, default=256
+        Width of the encoder's and the decoder's convolutions.
+    n_downsampling : int or "auto", default="auto"
+        Number of stride-2 convolutions of the encoder. ``"auto"``: 2 for
+        images whose smaller side is below 128 pixels (the paper's 32 px
+        setting, an 8x8 latent grid), 3 otherwise (256 px, 32x32).
+    n_residual_layers : int, default=3
+        Residual blocks in the encoder and the decoder.
+    beta : float, default=0.25
+        Weight of the commitment term of the loss (eq. 4).
+    score_map : {"ssim+am", "ssim", "am"}, default="ssim+am"
+        The anomaly map that scores the images: ``"ssim"`` is ``1 - SSIM`` (SM); ``"am"`` the
+        alignment map upsampled to the image size and grey-dilated;
+        ``"ssim+am"`` their product (Section II-C).
+    ssim_window : int, default=11
+        Side of the Gaussian SSIM window (odd; sigma 1.5).
+    channel_reduction : {"mean", "max"}, default="mean"
+        How the ``1 - SSIM`` maps of the channels of a color image become
+        one map: their mean (as scikit-image's SSIM does) or their maximum
+        (the worst channel).
+    dilation_radius : int, default=2
+        Radius in pixels of the flat square structuring element of the grey
+        dilation of the upsampled AM; 0 disables the dilation.
+    contamination : "auto" or float, default="auto"
+        Sets ``offset_``, the threshold of ``predict``, from the scores of
+        the training images: a float in (0, 0.5] is the fraction of training
+        images to place below it (``offset_`` is that percentile of the
+        training scores, as in :class:`~sklearn.ensemble.IsolationForest`).
+        ``"auto"`` takes the 1st percentile: the training images are all
+        normal, so this asks for about 1 % false alarms on them (expect a
+        few more on new normal images, which score a little lower than the
+        images the network was trained on).
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(H, W, C)`` of the images when ``X`` is flat,
+        ``(n, H * W * C)``. With ``None``, each row of a 2-D ``X`` is taken as
+        an image of 1 x d pixels whose features are min-max scaled to [0, 1]
+        with the ranges seen in ``fit`` (``feature_range_``): tabular data
+        runs, as scikit-learn's common checks require, but for flattened
+        images pass ``image_shape``.
+    max_epochs : int, default=40
+        Training epochs.
+    batch_size : int, default=128
+        Images per batch, for training and for scoring.
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        Passed to skorch.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra skorch callbacks (or ``(name, callback)`` tuples), e.g.
+        :class:`skorch.callbacks.LRScheduler`.
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when available and the CPU otherwise; or any
+        torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights' initialisation and the shuffling of the batches.
+        With an int, results on the CPU are reproducible bit for bit.
+    verbose : int, default=0
+        0 is silent; 1 prints skorch's table of epochs (loss terms, codebook
+        usage, duration) and a progress bar of the batches.
+
+    Attributes
+    ----------
+    net_ : skvqad.net.VQVAENet
+        The trained skorch net; ``net_.module_`` is the
+        :class:`~skvqad.model.VQVAE`.
+    history_ : skorch.History
+        Per-epoch ``train_loss``, ``train_nll``, ``train_alignment``,
+        ``train_commitment``, ``codes_used`` and ``codebook_perplexity``.
+    offset_ : float
+        Threshold of ``decision_function``:
+        ``decision_function = score_samples - offset_``.
+    n_features_in_ : int
+        Values per image, ``H * W * C``.
+    image_shape_ : tuple of int
+        ``(H, W, C)`` of the training images.
+    n_downsampling_ : int
+        The number of downsamplings used (``n_downsampling`` resolved).
+    device_ : str
+        The torch device the net was trained on.
+    feature_range_ : tuple of ndarray or None
+        Per-feature minimum and maximum of 2-D training data given without
+        ``image_shape`` (see ``image_shape``); None for images.
+
+    Notes
+    -----
+    **Input.** ``X`` is ``(n, H, W)`` (grayscale), ``(n, H, W, C)``
+    (channels-last) or flat ``(n, d)`` with ``image_shape``. ``uint8``
+    images are divided by 255 (``uint16`` by 65535); float images are taken
+    as intensities in [0, 1], and values outside are clipped with a
+    :class:`~skvqad.DataRangeWarning` (the continuous Bernoulli likelihood is
+    defined on [0, 1]). ``X`` itself is never modified. Any image size works:
+    images are padded (edge pixels replicated) to a multiple of
+    ``2 ** n_downsampling_`` inside the network, and every map is cropped
+    back to the input size.
+
+    **Labels.** When ``y`` is passed to ``fit``, only the images with
+    ``y == 1`` (inliers, as ``predict`` labels them) are used for training,
+    so that the detector can be cross-validated on labelled data
+    (``y = -1`` for anomalies).
+
+    **Post-processing.** ``score_map``, ``ssim_window``, ``channel_reduction``
+    and ``dilation_radius`` act only when scoring; changing them with
+    ``set_params`` after ``fit`` changes ``score_samples`` and
+    ``anomaly_map`` at once, but ``offset_`` keeps the value computed by
+    ``fit``. (The parameter is ``score_map``, not ``score``: scikit-learn
+    takes an attribute named ``score`` for the ``score(X, y)`` method, which
+    ``GridSearchCV`` calls when ``scoring=None``.)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad import VQVAEAnomalyDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(0.4, 0.6, size=(32, 8, 8)).astype(np.float32)
+    >>> detector = VQVAEAnomalyDetector(
+    ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+    ...     max_epochs=2, random_state=0,
+    ... ).fit(X)
+    >>> detector.score_samples(X).shape
+    (32,)
+    >>> detector.anomaly_map(X[:2]).shape
+    (2, 8, 8)
+    """
+
+    _parameter_constraints: dict = {
+        "n_embeddings": [Interval(Integral, 1, None, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_channels": [Interval(Integral, 1, None, closed="left")],
+        "n_downsampling": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_residual_layers": [Interval(Integral, 0, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "score_map": [StrOptions(set(SCORES))],
+        "ssim_window": [Interval(Integral, 1, None, closed="left")],
+        "channel_reduction": [StrOptions(set(CHANNEL_REDUCTIONS))],
+        "dilation_radius": [Interval(Integral, 0, None, closed="left")],
+        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "image_shape": [tuple, list, None],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [type, callable],
+        "callbacks": [list, None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_embeddings: int = 512,
+        embedding_dim: int = 256,
+        hidden_channels: int = 256,
+        n_downsampling: int | str = "auto",
+        n_residual_layers: int = 3,
+        beta: float = 0.25,
+        score_map: str = "ssim+am",
+        ssim_window: int = 11,
+        channel_reduction: str = "mean",
+        dilation_radius: int = 2,
+        contamination: str | float = "auto",
+        image_shape: tuple | None = None,
+        max_epochs: int = 40,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        optimizer=torch.optim.Adam,
+        callbacks: list | None = None,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ):
+        self.n_embeddings = n_embeddings
+        self.embedding_dim = embedding_dim
+        self.hidden_channels = hidden_channels
+        self.n_downsampling = n_downsampling
+        self.n_residual_layers = n_residual_layers
+        self.beta = beta
+        self.score_map = score_map
+        self.ssim_window = ssim_window
+        self.channel_reduction = channel_reduction
+        self.dilation_radius = dilation_radius
+        self.contamination = contamination
+        self.image_shape = image_shape
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the VQ-VAE on normal images.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Training images; see the class Notes for types and ranges.
+        y : array-like of shape (n,) or None, default=None
+            Optional labels: when given, only the images with ``y == 1`` are
+            used (``-1`` marks anomalies).
+
+        Returns
+        -------
+        self : VQVAEAnomalyDetector
+            The fitted detector.
+        """
+        self._check_post_processing_params()
+        X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
+        # Tabular data (2-D, no image_shape) is min-max scaled per feature.
+        self.feature_range_ = (
+            (X.min(axis=0), X.max(axis=0)) if X.ndim == 2 and self.image_shape is None else None
+        )
+        images = to_unit_images(X, shape, self.feature_range_)
+        if y is not None:
+            images = images[self._inlier_mask(y, len(images))]
+        device = _resolve_device(self.device)
+        height, width, channels = shape
+        n_downsampling = (
+            (2 if min(height, width) < 128 else 3)
+            if self.n_downsampling == "auto"
+            else self.n_downsampling
+        )
+        callbacks = list(self.callbacks or [])
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        net = VQVAENet(
+            VQVAE,
+            module__in_channels=channels,
+            module__hidden_channels=self.hidden_channels,
+            module__embedding_dim=self.embedding_dim,
+            module__n_embeddings=self.n_embeddings,
+            module__n_downsampling=n_downsampling,
+            module__n_residual_layers=self.n_residual_layers,
+            criterion=VQVAELoss,
+            criterion__beta=self.beta,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train__shuffle=True,
+            train_split=None,
+            callbacks=callbacks,
+            device=device,
+            verbose=int(self.verbose),
+        )
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
+        # Seed torch for this fit only: the caller's global RNG state is restored.
+        with torch.random.fork_rng(devices=cuda_devices):
+            torch.manual_seed(seed)
+            net.fit(images)
+
+        self.net_ = net
+        self.history_ = net.history
+        self.image_shape_ = shape
+        self.n_features_in_ = height * width * channels
+        self.n_downsampling_ = n_downsampling
+        self.device_ = device
+        train_scores = self._score_images(images)
+        contamination = 0.01 if self.contamination == "auto" else self.contamination
+        self.offset_ = float(np.percentile(train_scores, 100.0 * contamination))
+        return self
+
+    def _check_post_processing_params(self):
+        if self.ssim_window % 2 == 0:
+            raise ValueError(f"ssim_window must be odd, got {self.ssim_window}.")
+        if self.image_shape is not None and (
+            len(self.image_shape) not in (2, 3)
+            or not all(isinstance(s, Integral) and s > 0 for s in self.image_shape)
+        ):
+            raise ValueError(
+                f"image_shape must be (H, W) or (H, W, C) of positive ints, got {self.image_shape!r}."
+            )
+
+    @staticmethod
+    def _inlier_mask(y, n_samples: int) -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        if len(y) != n_samples:
+            raise ValueError(f"X has {n_samples} samples but y has {len(y)}.")
+        mask = y == 1
+        if not mask.any():
+            raise ValueError(
+                "y has no sample equal to 1: when y is given, the detector trains on the "
+                "images with y == 1 (normal) only."
+            )
+        others = set(np.unique(y).tolist()) - {1, -1}
+        if others:
+            warnings.warn(
+                f"y holds values {sorted(others)} besides 1 (normal) and -1 (anomalous); "
+                f"only the {int(mask.sum())} images with y == 1 are used for training.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return mask
+
+    # -------------------------------------------------------------- scoring
+    def _validate_for_predict(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        self._check_post_processing_params()
+        X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
+        if shape != self.image_shape_:
+            n_features = int(np.prod(shape))
+            if np.ndim(X) == 2 and n_features != self.n_features_in_:
+                raise ValueError(
+                    f"X has {n_features} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            if shape[2] != self.image_shape_[2]:
+                raise ValueError(
+                    f"X has {shape[2]} channel(s), but {type(self).__name__} was fitted on "
+                    f"images with {self.image_shape_[2]} channel(s)."
+                )
+            raise ValueError(
+                f"X holds images of {shape[0]}x{shape[1]} pixels, but "
+                f"{type(self).__name__} was fitted on images of "
+                f"{self.image_shape_[0]}x{self.image_shape_[1]} pixels."
+            )
+        return to_unit_images(X, shape, self.feature_range_)
+
+    def _iter_maps(self, images: np.ndarray):
+        """Yield the anomaly maps of ``images`` (n, C, H, W), one batch at a time.
+
+        Each batch goes through the net and the map computation on the net's
+        device; only the (batch, H, W) maps come back to the host.
+        """
+        net = self.net_
+        factor = 2**self.n_downsampling_
+        # fork_rng: torch's DataLoader draws a seed from the global RNG.
+        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            for batch in net.get_iterator(net.get_dataset(images), training=False):
+                x = to_tensor(batch[0], device=net.device)
+                out = net.evaluation_step((x, None))
+                x_hat = reconstruction(out.logits) if self.score_map != "am" else None
+                am = alignment_map(out.z_e, out.e) if self.score_map != "ssim" else None
+                yield anomaly_map(
+                    x,
+                    x_hat,
+                    am,
+                    factor=factor,
+                    score=self.score_map,
+                    window_size=self.ssim_window,
+                    channel_reduction=self.channel_reduction,
+                    dilation_radius=self.dilation_radius,
+                )
+
+    def _score_images(self, images: np.ndarray) -> np.ndarray:
+        scores = [m.double().mean(dim=(1, 2)).cpu().numpy() for m in self._iter_maps(images)]
+        return -np.concatenate(scores)
+
+    def anomaly_map(self, X) -> np.ndarray:
+        """Pixel anomaly map of each image (higher = more anomalous).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        maps : ndarray of shape (n, H, W), float32
+            The map selected by ``score_map``, at the input resolution.
+        """
+        images = self._validate_for_predict(X)
+        return np.concatenate([m.cpu().numpy() for m in self._iter_maps(images)])
+
+    def score_samples(self, X) -> np.ndarray:
+        """Minus the mean of each image's anomaly map (higher = more normal).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n,)
+        """
+        return self._score_images(self._validate_for_predict(X))
+
+    def decision_function(self, X) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for outliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n,)
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """+1 for inliers, -1 for outliers (``decision_function < 0``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n,), int
+        """
+        decision = self.decision_function(X)
+        labels = np.ones(decision.shape[0], dtype=int)
+        labels[decision < 0] = -1
+        return labels
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags

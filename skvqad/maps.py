@@ -1,0 +1,199 @@
+"""Anomaly maps of Section II of the paper, computed in torch on any device.
+
+* SM (eq. 5): per-pixel SSIM between an image and its reconstruction, with a
+  Gaussian window; the anomaly map is ``1 - SSIM``.
+* AM (eq. 6): squared distance between each encoder output and its codebook
+  vector, on the latent grid.
+* SSIM+AM (Section II-C): AM upsampled to the image size, grey-dilated with a
+  flat square structuring element, multiplied with ``1 - SSIM``.
+
+All functions take and return batched tensors and never leave the device of
+their input. Higher map values mean more anomalous.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+__all__ = [
+    "SCORES",
+    "CHANNEL_REDUCTIONS",
+    "gaussian_window",
+    "ssim",
+    "alignment_map",
+    "grey_dilation",
+    "anomaly_map",
+]
+
+#: The anomaly maps that :func:`anomaly_map` can compute.
+SCORES = ("ssim+am", "ssim", "am")
+#: How :func:`anomaly_map` combines per-channel ``1 - SSIM`` maps.
+CHANNEL_REDUCTIONS = ("mean", "max")
+
+
+def gaussian_window(
+    size: int, sigma: float = 1.5, *, device=None, dtype=torch.float32
+) -> torch.Tensor:
+    """Normalised 1-D Gaussian window of odd length ``size``."""
+    radius = (size - 1) / 2
+    coords = torch.arange(size, device=device, dtype=dtype) - radius
+    window = torch.exp(-0.5 * (coords / sigma) ** 2)
+    return window / window.sum()
+
+
+def _gaussian_filter(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian filter of every channel of ``x`` (n, C, H, W).
+
+    Borders are extended by replicating the edge pixels (``mode='nearest'`` in
+    :func:`scipy.ndimage.gaussian_filter`), so any image size works.
+    """
+    channels = x.shape[1]
+    radius = window.numel() // 2
+    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    kernel_h = window.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    kernel_w = window.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    x = F.conv2d(x, kernel_h, groups=channels)
+    return F.conv2d(x, kernel_w, groups=channels)
+
+
+def ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    window_size: int = 11,
+    sigma: float = 1.5,
+    data_range: float = 1.0,
+) -> torch.Tensor:
+    """Per-pixel structural similarity (eq. 5) of two batches of images.
+
+    Parameters
+    ----------
+    x, y : torch.Tensor of shape (n, C, H, W)
+        Images with values in ``[0, data_range]``.
+    window_size : int, default=11
+        Side of the Gaussian window (odd).
+    sigma : float, default=1.5
+        Standard deviation of the Gaussian window.
+    data_range : float, default=1.0
+        ``L`` in the constants ``c1 = (0.01 L)^2`` and ``c2 = (0.03 L)^2``.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, C, H, W)
+        SSIM of the patch around each pixel of each channel, in ``[-1, 1]``.
+        Means, variances and the covariance are Gaussian-weighted (population,
+        not sample, statistics), as in Wang et al. (2004).
+    """
+    x = x.float()
+    y = y.float()
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    window = gaussian_window(window_size, sigma, device=x.device)
+    n, c = x.shape[:2]
+    # One filter call for the five moments: stack them along the channels.
+    stats = _gaussian_filter(torch.cat([x, y, x * x, y * y, x * y], dim=1), window)
+    mu_x, mu_y, xx, yy, xy = stats.split(c, dim=1)
+    var_x = xx - mu_x * mu_x
+    var_y = yy - mu_y * mu_y
+    cov = xy - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
+    den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    return num / den
+
+
+def alignment_map(z_e: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """Alignment map (eq. 6): ``||z_e - e||^2`` at each latent position.
+
+    Parameters
+    ----------
+    z_e, e : torch.Tensor of shape (n, D, h, w)
+        Encoder output and the codebook vector chosen for each position.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, h, w)
+    """
+    return (z_e.float() - e.float()).pow(2).sum(dim=1)
+
+
+def grey_dilation(maps: torch.Tensor, radius: int) -> torch.Tensor:
+    """Grey dilation with a flat ``(2 radius + 1)`` square structuring element.
+
+    Equal to :func:`scipy.ndimage.grey_dilation` with
+    ``footprint=np.ones((2 r + 1, 2 r + 1))`` on each map. ``radius=0``
+    returns the maps unchanged.
+
+    Parameters
+    ----------
+    maps : torch.Tensor of shape (n, H, W)
+    radius : int
+
+    Returns
+    -------
+    torch.Tensor of shape (n, H, W)
+    """
+    if radius == 0:
+        return maps
+    size = 2 * radius + 1
+    # max_pool2d pads with -inf, so border pixels see only real neighbours.
+    return F.max_pool2d(maps.unsqueeze(1), size, stride=1, padding=radius).squeeze(1)
+
+
+def anomaly_map(
+    x: torch.Tensor,
+    x_hat: torch.Tensor | None,
+    am: torch.Tensor | None,
+    *,
+    factor: int,
+    score: str = "ssim+am",
+    window_size: int = 11,
+    sigma: float = 1.5,
+    channel_reduction: str = "mean",
+    dilation_radius: int = 0,
+) -> torch.Tensor:
+    """Pixel anomaly map of each image (higher = more anomalous).
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n, C, H, W)
+        Images in ``[0, 1]``.
+    x_hat : torch.Tensor of shape (n, C, H, W) or None
+        Their reconstructions; unused (may be None) when ``score="am"``.
+    am : torch.Tensor of shape (n, h, w) or None
+        Alignment maps on the latent grid (:func:`alignment_map`); unused
+        (may be None) when ``score="ssim"``.
+    factor : int
+        Ratio of the (padded) image size to the latent grid,
+        ``2 ** n_downsampling``. The upsampled AM is cropped to ``(H, W)``.
+    score : {"ssim+am", "ssim", "am"}, default="ssim+am"
+        ``"ssim"``: ``1 - SSIM``; ``"am"``: the upsampled, dilated AM;
+        ``"ssim+am"``: their product.
+    window_size, sigma : int, float
+        Gaussian window of the SSIM (see :func:`ssim`).
+    channel_reduction : {"mean", "max"}, default="mean"
+        How per-channel ``1 - SSIM`` maps become one map: their mean, or the
+        worst channel.
+    dilation_radius : int, default=0
+        Radius of the grey dilation applied to the upsampled AM.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, H, W), float32
+    """
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {SCORES}, got {score!r}.")
+    if channel_reduction not in CHANNEL_REDUCTIONS:
+        raise ValueError(
+            f"channel_reduction must be one of {CHANNEL_REDUCTIONS}, got {channel_reduction!r}."
+        )
+    height, width = x.shape[-2:]
+    result = None
+    if score in ("ssim", "ssim+am"):
+        sm = 1.0 - ssim(x, x_hat, window_size=window_size, sigma=sigma)
+        result = sm.mean(dim=1) if channel_reduction == "mean" else sm.amax(dim=1)
+    if score in ("am", "ssim+am"):
+        up = am.float().repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+        up = grey_dilation(up[..., :height, :width], dilation_radius)
+        result = up if result is None else result * up
+    return result

@@ -1,0 +1,210 @@
+"""The VQ-VAE of Section III-A of the paper and its loss (eq. 4).
+
+Everything that defines the network lives here: the encoder, the codebook
+with nearest-neighbour quantisation (eq. 2) and a straight-through gradient,
+the decoder with a continuous-Bernoulli output, and :class:`VQVAELoss`.
+Training is done by :class:`skvqad.net.VQVAENet` (skorch); turning the
+outputs into anomaly maps by :mod:`skvqad.maps`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.distributions import ContinuousBernoulli
+from torch.nn import functional as F
+
+__all__ = ["VQVAE", "VQVAELoss", "VQVAEOutput", "VQVAELossTerms", "reconstruction"]
+
+
+class VQVAEOutput(NamedTuple):
+    """What :meth:`VQVAE.forward` returns.
+
+    Attributes
+    ----------
+    logits : torch.Tensor of shape (n, C, H, W)
+        Logits of the continuous-Bernoulli likelihood of each pixel.
+    z_e : torch.Tensor of shape (n, D, h, w)
+        Encoder output.
+    e : torch.Tensor of shape (n, D, h, w)
+        The codebook vector selected for each latent position (no
+        straight-through trick applied: gradients reach the codebook).
+    indices : torch.Tensor of shape (n, h, w)
+        Index of the selected codebook vector.
+    """
+
+    logits: torch.Tensor
+    z_e: torch.Tensor
+    e: torch.Tensor
+    indices: torch.Tensor
+
+
+class VQVAELossTerms(NamedTuple):
+    """The terms of eq. 4, each averaged over its elements."""
+
+    loss: torch.Tensor
+    nll: torch.Tensor
+    alignment: torch.Tensor
+    commitment: torch.Tensor
+
+
+class ResidualBlock(nn.Module):
+    """ReLU, 3x3 convolution, ReLU, 1x1 convolution, plus the identity."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel_size=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class VQVAE(nn.Module):
+    """Vector-Quantized VAE with a continuous-Bernoulli decoder.
+
+    Parameters
+    ----------
+    in_channels : int, default=1
+        Number of image channels.
+    hidden_channels : int, default=256
+        Width of every convolution of the encoder and the decoder.
+    embedding_dim : int, default=256
+        Dimension D of the codebook vectors.
+    n_embeddings : int, default=512
+        Number M of codebook vectors.
+    n_downsampling : int, default=2
+        Number of stride-2 convolutions (at least 1); the latent grid is the
+        image size divided by ``2 ** n_downsampling``.
+    n_residual_layers : int, default=3
+        Residual blocks after the strided convolutions (and before the
+        transposed convolutions in the decoder).
+
+    Notes
+    -----
+    The encoder is ``n_downsampling`` times (conv 4x4 stride 2, ReLU,
+    BatchNorm), ``n_residual_layers`` residual blocks and a 1x1 projection
+    to ``embedding_dim``. The decoder mirrors it: a 1x1 projection back to
+    ``hidden_channels``, the residual blocks, then transposed convolutions
+    (each but the last followed by ReLU and BatchNorm), the last one giving
+    one logit per pixel and channel. The codebook is initialised uniformly
+    in ``[-1/M, 1/M]`` as in van den Oord et al. (2017).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        hidden_channels: int = 256,
+        embedding_dim: int = 256,
+        n_embeddings: int = 512,
+        n_downsampling: int = 2,
+        n_residual_layers: int = 3,
+    ):
+        super().__init__()
+        if n_downsampling < 1:
+            raise ValueError(f"n_downsampling must be at least 1, got {n_downsampling}.")
+        self.in_channels = in_channels
+        self.n_downsampling = n_downsampling
+
+        encoder: list[nn.Module] = []
+        channels = in_channels
+        for _ in range(n_downsampling):
+            encoder += [
+                nn.Conv2d(channels, hidden_channels, kernel_size=4, stride=2, padding=1),
+                nn.ReLU(),
+                nn.BatchNorm2d(hidden_channels),
+            ]
+            channels = hidden_channels
+        encoder += [ResidualBlock(channels) for _ in range(n_residual_layers)]
+        encoder += [nn.Conv2d(channels, embedding_dim, kernel_size=1)]
+        self.encoder = nn.Sequential(*encoder)
+
+        self.codebook = nn.Embedding(n_embeddings, embedding_dim)
+        nn.init.uniform_(self.codebook.weight, -1.0 / n_embeddings, 1.0 / n_embeddings)
+
+        decoder: list[nn.Module] = [nn.Conv2d(embedding_dim, hidden_channels, kernel_size=1)]
+        decoder += [ResidualBlock(hidden_channels) for _ in range(n_residual_layers)]
+        for i in range(n_downsampling):
+            last = i == n_downsampling - 1
+            out = in_channels if last else hidden_channels
+            decoder.append(
+                nn.ConvTranspose2d(hidden_channels, out, kernel_size=4, stride=2, padding=1)
+            )
+            if not last:
+                decoder += [nn.ReLU(), nn.BatchNorm2d(hidden_channels)]
+        self.decoder = nn.Sequential(*decoder)
+
+    def quantize(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nearest codebook vector of each latent position (eq. 2).
+
+        Returns the selected vectors, shaped like ``z_e``, and their indices.
+        """
+        n, d, h, w = z_e.shape
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
+        weight = self.codebook.weight
+        # ||z||^2 is the same for every code, so it does not change the argmin.
+        dist = (weight * weight).sum(1) - 2.0 * flat @ weight.t()
+        indices = dist.argmin(1)
+        e = self.codebook(indices).view(n, h, w, d).permute(0, 3, 1, 2)
+        return e, indices.view(n, h, w)
+
+    def forward(self, x: torch.Tensor) -> VQVAEOutput:
+        """Encode, quantise and decode a batch of images (n, C, H, W) in [0, 1].
+
+        Images whose sides are not multiples of ``2 ** n_downsampling`` are
+        padded at the bottom and right by replicating their edge pixels; the
+        logits are cropped back to ``(H, W)``, while ``z_e``, ``e`` and
+        ``indices`` cover the padded image.
+        """
+        height, width = x.shape[-2:]
+        factor = 2**self.n_downsampling
+        pad_h, pad_w = -height % factor, -width % factor
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        z_e = self.encoder(x)
+        e, indices = self.quantize(z_e)
+        # Straight-through estimator: the decoder sees e, the encoder gets
+        # the decoder's gradient as if z_e had been passed on unchanged.
+        z_q = z_e + (e - z_e).detach()
+        logits = self.decoder(z_q)[..., :height, :width]
+        return VQVAEOutput(logits=logits, z_e=z_e, e=e, indices=indices)
+
+
+def reconstruction(logits: torch.Tensor) -> torch.Tensor:
+    """Mean of the continuous-Bernoulli distribution given by ``logits``."""
+    return ContinuousBernoulli(logits=logits.float(), validate_args=False).mean
+
+
+class VQVAELoss(nn.Module):
+    """The VQ-VAE loss of eq. 4 with a continuous-Bernoulli likelihood.
+
+    ``loss = nll + alignment + beta * commitment`` where ``nll`` is the
+    continuous-Bernoulli negative log-likelihood of the pixels, ``alignment``
+    is ``||sg[z_e] - e||^2`` (moves the codebook) and ``commitment`` is
+    ``||z_e - sg[e]||^2`` (keeps the encoder close to its codes). Each term
+    is a mean over its elements (pixels, latent values), so the loss does
+    not grow with the image size.
+
+    Parameters
+    ----------
+    beta : float, default=0.25
+        Weight of the commitment term.
+    """
+
+    def __init__(self, beta: float = 0.25):
+        super().__init__()
+        self.beta = beta
+
+    def forward(self, output: VQVAEOutput, x: torch.Tensor) -> VQVAELossTerms:
+        likelihood = ContinuousBernoulli(logits=output.logits.float(), validate_args=False)
+        nll = -likelihood.log_prob(x.float()).mean()
+        alignment = F.mse_loss(output.e, output.z_e.detach())
+        commitment = F.mse_loss(output.z_e, output.e.detach())
+        loss = nll + alignment + self.beta * commitment
+        return VQVAELossTerms(loss=loss, nll=nll, alignment=alignment, commitment=commitment)

@@ -1,0 +1,104 @@
+"""Training of the VQ-VAE with skorch.
+
+:class:`VQVAENet` is a :class:`skorch.NeuralNet` whose target is its input:
+``get_loss`` evaluates :class:`skvqad.model.VQVAELoss` against the batch of
+images, records each term of eq. 4 in the history and stops training on a
+non-finite loss. :class:`CodebookUsage` records how many codes the epoch used
+and their perplexity. Everything else (the loop, optimiser, callbacks,
+device handling, pickling) is skorch's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, PassthroughScoring
+from skorch.utils import to_tensor
+
+from .model import VQVAELoss
+
+__all__ = ["VQVAENet", "CodebookUsage", "LOSS_TERMS"]
+
+#: Names of the loss terms recorded per batch and per epoch (``train_`` prefix).
+LOSS_TERMS = ("nll", "alignment", "commitment")
+
+
+class CodebookUsage(Callback):
+    """Record the codebook usage of each training epoch.
+
+    Adds two epoch-level entries to the history: ``codes_used`` (codes
+    selected at least once) and ``codebook_perplexity`` (``exp`` of the
+    entropy of the code frequencies; equals ``codes_used`` when all used
+    codes are equally frequent). Few codes in use is a sign of codebook
+    collapse.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.counts_ = None
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if not training or y_pred is None:
+            return
+        counts = torch.bincount(
+            y_pred.indices.flatten(), minlength=net.module_.codebook.num_embeddings
+        )
+        self.counts_ = counts if self.counts_ is None else self.counts_ + counts
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.counts_ is None:
+            return
+        counts = self.counts_.double().cpu().numpy()
+        p = counts[counts > 0] / counts.sum()
+        net.history.record("codes_used", int((counts > 0).sum()))
+        net.history.record("codebook_perplexity", float(np.exp(-(p * np.log(p)).sum())))
+
+
+class VQVAENet(NeuralNet):
+    """skorch net that trains a :class:`~skvqad.model.VQVAE` to reconstruct X.
+
+    Takes every argument of :class:`skorch.NeuralNet`; ``criterion`` defaults
+    to :class:`~skvqad.model.VQVAELoss`. ``fit(X)`` needs no ``y``: the target
+    of each batch is the batch itself.
+
+    Each term of the loss is recorded per batch (``train_nll``,
+    ``train_alignment``, ``train_commitment``) and averaged per epoch,
+    like ``train_loss``; :class:`CodebookUsage` adds ``codes_used`` and
+    ``codebook_perplexity``.
+
+    Raises
+    ------
+    FloatingPointError
+        During ``fit``, as soon as a training loss is NaN or infinite.
+    """
+
+    def __init__(self, module, *args, criterion=VQVAELoss, **kwargs):
+        super().__init__(module, criterion, *args, **kwargs)
+
+    @property
+    def _default_callbacks(self):
+        ours = [
+            (f"train_{term}", PassthroughScoring(name=f"train_{term}", on_train=True))
+            for term in LOSS_TERMS
+        ] + [("codebook_usage", CodebookUsage())]
+        # PrintLog must stay last to print what the others recorded.
+        callbacks = super()._default_callbacks
+        return callbacks[:-1] + ours + callbacks[-1:]
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Loss of eq. 4 of the batch ``X`` (``y_true`` is ignored)."""
+        terms = self.criterion_(y_pred, to_tensor(X, device=self.device))
+        values = torch.stack([t.detach() for t in terms]).tolist()
+        if training:
+            for name, value in zip(LOSS_TERMS, values[1:]):
+                self.history.record_batch(f"train_{name}", value)
+        if not math.isfinite(values[0]):
+            epoch = len(self.history)
+            detail = ", ".join(f"{k}={v:.4g}" for k, v in zip(terms._fields, values))
+            raise FloatingPointError(
+                f"The VQ-VAE loss is not finite ({detail}) in epoch {epoch}. "
+                "Training was stopped; try a lower learning rate."
+            )
+        return terms.loss

@@ -1,0 +1,300 @@
+import pickle
+import subprocess
+import sys
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+
+from skvqad import DataRangeWarning, VQVAEAnomalyDetector
+
+from conftest import make_stripes
+
+
+@pytest.fixture
+def fitted(stripes, tiny_params):
+    return VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+
+
+# ------------------------------------------------------------- behaviour
+def test_corrupted_images_score_lower_and_light_up_where_corrupted(tiny_params):
+    train = make_stripes(128, seed=0)
+    normal = make_stripes(16, seed=1)
+    corrupted = normal.copy()
+    corrupted[:, 4:12, 4:12] = np.random.default_rng(2).random((16, 8, 8))
+    params = dict(tiny_params, hidden_channels=16, n_embeddings=16, embedding_dim=8, max_epochs=15, lr=3e-3)
+    det = VQVAEAnomalyDetector(**params).fit(train)
+    # AM alone is not asserted: on a model this small it is not yet a reliable detector.
+    for score_map in ["ssim+am", "ssim"]:
+        det.set_params(score_map=score_map)
+        s_normal, s_bad = det.score_samples(normal), det.score_samples(corrupted)
+        assert s_bad.max() < s_normal.min(), score_map
+        maps = det.anomaly_map(corrupted)
+        patch = np.zeros((16, 16), dtype=bool)
+        patch[4:12, 4:12] = True
+        assert maps[:, patch].mean() > 2 * maps[:, ~patch].mean(), score_map
+
+
+def test_api_conventions(fitted, stripes):
+    scores = fitted.score_samples(stripes)
+    assert scores.shape == (64,) and scores.dtype == np.float64
+    assert np.all(scores <= 0)  # minus the mean of a non-negative map
+    np.testing.assert_allclose(fitted.decision_function(stripes), scores - fitted.offset_)
+    labels = fitted.predict(stripes)
+    assert labels.dtype.kind == "i" and set(np.unique(labels)) <= {-1, 1}
+    np.testing.assert_array_equal(labels == -1, fitted.decision_function(stripes) < 0)
+    maps = fitted.anomaly_map(stripes[:5])
+    assert maps.shape == (5, 16, 16) and maps.dtype == np.float32
+    np.testing.assert_allclose(-maps.astype(np.float64).mean(axis=(1, 2)), scores[:5], rtol=1e-5)
+
+
+def test_fitted_attributes(fitted):
+    assert fitted.image_shape_ == (16, 16, 1)
+    assert fitted.n_features_in_ == 256
+    assert fitted.n_downsampling_ == 2
+    assert fitted.device_ == "cpu"
+    assert fitted.feature_range_ is None
+    assert fitted.net_.module_.codebook.num_embeddings == 8
+
+
+@pytest.mark.parametrize("size, expected", [(32, 2), (127, 2), (128, 3)])
+def test_auto_downsampling(size, expected, tiny_params):
+    X = np.random.default_rng(0).random((2, size, 130), dtype=np.float32)
+    det = VQVAEAnomalyDetector(**dict(tiny_params, max_epochs=1)).fit(X)
+    assert det.n_downsampling_ == expected
+
+
+@pytest.mark.parametrize("contamination", [0.1, 0.25])
+def test_contamination_sets_fraction_of_training_outliers(stripes, tiny_params, contamination):
+    det = VQVAEAnomalyDetector(**tiny_params, contamination=contamination).fit(stripes)
+    assert np.mean(det.predict(stripes) == -1) == pytest.approx(contamination, abs=1 / 64)
+    np.testing.assert_allclose(det.offset_, np.percentile(det.score_samples(stripes), 100 * contamination))
+
+
+def test_auto_contamination_is_first_percentile(fitted, stripes):
+    np.testing.assert_allclose(fitted.offset_, np.percentile(fitted.score_samples(stripes), 1))
+
+
+def test_fit_predict_equals_fit_then_predict(stripes, tiny_params):
+    a = VQVAEAnomalyDetector(**tiny_params).fit_predict(stripes)
+    b = VQVAEAnomalyDetector(**tiny_params).fit(stripes).predict(stripes)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_y_selects_inliers_for_training(tiny_params):
+    X = make_stripes(48)
+    y = np.where(np.arange(48) % 3 == 0, -1, 1)
+    y_before = y.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = VQVAEAnomalyDetector(**tiny_params).fit(X, y)
+    b = VQVAEAnomalyDetector(**tiny_params).fit(X[y == 1])
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+    np.testing.assert_array_equal(y, y_before)
+
+
+def test_y_with_other_labels_warns_and_y_without_inliers_fails(stripes, tiny_params):
+    det = VQVAEAnomalyDetector(**tiny_params)
+    with pytest.warns(UserWarning, match=r"besides 1 \(normal\)"):
+        det.fit(stripes, np.arange(64) % 2)
+    with pytest.raises(ValueError, match="no sample equal to 1"):
+        det.fit(stripes, -np.ones(64))
+    with pytest.raises(ValueError, match="64 samples but y has 3"):
+        det.fit(stripes, [1, 1, 1])
+
+
+# ------------------------------------------------------------ input forms
+def test_grayscale_forms_agree(stripes, tiny_params):
+    ref = VQVAEAnomalyDetector(**tiny_params).fit(stripes).score_samples(stripes)
+    four_d = VQVAEAnomalyDetector(**tiny_params).fit(stripes[..., None])
+    np.testing.assert_array_equal(four_d.score_samples(stripes[..., None]), ref)
+    flat = VQVAEAnomalyDetector(**tiny_params, image_shape=(16, 16)).fit(stripes.reshape(64, -1))
+    np.testing.assert_array_equal(flat.score_samples(stripes.reshape(64, -1)), ref)
+    assert flat.anomaly_map(stripes.reshape(64, -1)[:2]).shape == (2, 16, 16)
+
+
+def test_uint8_is_scaled_by_255(tiny_params):
+    X8 = (make_stripes(32) * 255).round().astype(np.uint8)
+    a = VQVAEAnomalyDetector(**tiny_params).fit(X8).score_samples(X8)
+    Xf = X8.astype(np.float32) / 255
+    b = VQVAEAnomalyDetector(**tiny_params).fit(Xf).score_samples(Xf)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_color_odd_sized_images(tiny_params):
+    X = np.random.default_rng(0).random((16, 13, 21, 3), dtype=np.float32)
+    det = VQVAEAnomalyDetector(**tiny_params).fit(X)
+    assert det.anomaly_map(X[:3]).shape == (3, 13, 21)
+    mean = det.score_samples(X)
+    worst = det.set_params(channel_reduction="max").score_samples(X)
+    assert np.all(worst <= mean)  # the worst channel is at least the mean
+
+
+def test_floats_outside_unit_range_are_clipped_with_warning(stripes, tiny_params):
+    X = stripes * 2 - 0.5
+    with pytest.warns(DataRangeWarning, match="outside \\[0, 1\\] and were clipped"):
+        det = VQVAEAnomalyDetector(**tiny_params).fit(X)
+    ref = VQVAEAnomalyDetector(**tiny_params).fit(np.clip(X, 0, 1))
+    with pytest.warns(DataRangeWarning):
+        np.testing.assert_array_equal(det.score_samples(X), ref.score_samples(np.clip(X, 0, 1)))
+
+
+def test_tabular_input_is_min_max_scaled(tiny_params):
+    X = np.random.default_rng(0).normal(50, 10, size=(40, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataRangeWarning)
+        det = VQVAEAnomalyDetector(**tiny_params).fit(X)
+    assert det.image_shape_ == (1, 6, 1)
+    np.testing.assert_array_equal(det.feature_range_[0], X.min(0))
+    scaled = (X - X.min(0)) / (X.max(0) - X.min(0))
+    ref = VQVAEAnomalyDetector(**tiny_params).fit(scaled[:, None, :])
+    np.testing.assert_allclose(det.score_samples(X), ref.score_samples(scaled[:, None, :]), rtol=1e-6)
+
+
+def test_caller_arrays_and_params_are_not_modified(tiny_params):
+    for X in [make_stripes(32), make_stripes(32) * 3 - 1, (make_stripes(32) * 255).astype(np.uint8)]:
+        before = X.copy()
+        callbacks = []
+        det = VQVAEAnomalyDetector(**tiny_params, callbacks=callbacks, verbose=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataRangeWarning)
+            det.fit(X)
+            det.score_samples(X)
+            det.anomaly_map(X)
+            det.predict(X)
+        np.testing.assert_array_equal(X, before)
+        assert callbacks == [] and det.callbacks is callbacks
+
+
+# ------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.full((4, 8, 8), np.nan), "NaN"),
+        (np.full((4, 8, 8), np.inf), "infinity"),
+        (np.zeros(8), "Expected 2D array"),
+        (np.zeros((2, 8, 8, 1, 1)), "got 5-D"),
+        (np.zeros((0, 8, 8)), "0 sample"),
+        (np.array([["a", "b"], ["c", "d"]]), "dtype='numeric' is not compatible|could not convert"),
+        (np.zeros((4, 3, 16, 16)), "looks channels-first"),
+        (np.zeros((4, 0, 8)), "empty images"),
+    ],
+)
+def test_bad_training_input(X, match, tiny_params):
+    with pytest.raises(ValueError, match=match):
+        VQVAEAnomalyDetector(**tiny_params).fit(X)
+
+
+def test_bad_input_at_predict(fitted, stripes):
+    with pytest.raises(ValueError, match="1 channel"):
+        fitted.score_samples(np.repeat(stripes[..., None], 3, axis=-1))
+    with pytest.raises(ValueError, match="fitted on images of 16x16"):
+        fitted.anomaly_map(stripes[:, :8, :8])
+    with pytest.raises(ValueError, match="has 64 features, but VQVAEAnomalyDetector is expecting 256"):
+        fitted.predict(np.zeros((3, 64)))
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.decision_function(np.full((2, 16, 16), np.nan))
+
+
+def test_bad_parameters(stripes, tiny_params):
+    with pytest.raises(ValueError, match="ssim_window must be odd"):
+        VQVAEAnomalyDetector(**tiny_params, ssim_window=4).fit(stripes)
+    with pytest.raises(ValueError, match="contamination"):
+        VQVAEAnomalyDetector(**tiny_params, contamination=0.7).fit(stripes)
+    with pytest.raises(ValueError, match="score_map"):
+        VQVAEAnomalyDetector(**tiny_params, score_map="l2").fit(stripes)
+    with pytest.raises(ValueError, match="cannot be reshaped"):
+        VQVAEAnomalyDetector(**tiny_params, image_shape=(10, 10)).fit(stripes.reshape(64, -1))
+    with pytest.raises(ValueError, match="image_shape must be"):
+        VQVAEAnomalyDetector(**tiny_params, image_shape=(16,)).fit(stripes.reshape(64, -1))
+    with pytest.raises(ValueError, match="image_shape=\\(8, 8\\)"):
+        VQVAEAnomalyDetector(**tiny_params, image_shape=(8, 8)).fit(stripes)
+    tiny_params["device"] = "not-a-device"
+    with pytest.raises(ValueError, match="not a valid torch device"):
+        VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_gpu_is_a_clear_error(stripes, tiny_params):
+    tiny_params["device"] = "cuda"
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    tiny_params["device"] = "auto"
+    assert VQVAEAnomalyDetector(**tiny_params).fit(stripes).device_ == "cpu"
+
+
+def test_non_finite_loss_stops_training(stripes, tiny_params):
+    class Poison(Callback):
+        def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+            if len(net.history) == 2:
+                with torch.no_grad():
+                    net.module_.decoder[0].weight.fill_(float("nan"))
+
+    tiny_params["max_epochs"] = 3
+    with pytest.raises(FloatingPointError, match="not finite .* in epoch 2"):
+        VQVAEAnomalyDetector(**tiny_params, callbacks=[Poison()]).fit(stripes)
+
+
+# --------------------------------------------------- training, state, I/O
+def test_history_records_loss_terms_and_codebook_usage(fitted):
+    history = fitted.history_
+    assert len(history) == 2
+    for key in ["train_loss", "train_nll", "train_alignment", "train_commitment",
+                "codes_used", "codebook_perplexity"]:
+        assert len(history[:, key]) == 2, key
+    for row in history:
+        assert 1 <= row["codes_used"] <= 8
+        assert 1 <= row["codebook_perplexity"] <= row["codes_used"] + 1e-9
+        np.testing.assert_allclose(
+            row["train_loss"],
+            row["train_nll"] + row["train_alignment"] + 0.25 * row["train_commitment"],
+            rtol=1e-5,
+        )
+
+
+def test_verbose_prints_epoch_table(stripes, tiny_params, capsys):
+    VQVAEAnomalyDetector(**dict(tiny_params, verbose=1)).fit(stripes)
+    out = capsys.readouterr().out
+    for column in ["epoch", "train_nll", "train_alignment", "codes_used", "codebook_perplexity"]:
+        assert column in out
+
+
+def test_random_state_makes_cpu_results_identical_and_leaves_global_rng(stripes, tiny_params):
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    a.score_samples(stripes)
+    assert torch.equal(state, torch.get_rng_state())
+    b = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    np.testing.assert_array_equal(a.score_samples(stripes), b.score_samples(stripes))
+    for pa, pb in zip(a.net_.module_.parameters(), b.net_.module_.parameters()):
+        assert torch.equal(pa, pb)
+    c = VQVAEAnomalyDetector(**dict(tiny_params, random_state=1)).fit(stripes)
+    assert not np.array_equal(a.score_samples(stripes), c.score_samples(stripes))
+
+
+def test_scores_do_not_depend_on_batching(stripes, tiny_params):
+    det = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    ref = det.score_samples(stripes)
+    det.net_.set_params(batch_size=7)
+    np.testing.assert_allclose(det.score_samples(stripes), ref, rtol=1e-6)
+
+
+def test_joblib_and_pickle_round_trip_give_identical_scores(fitted, stripes, tmp_path):
+    ref = fitted.score_samples(stripes)
+    joblib.dump(fitted, tmp_path / "det.joblib")
+    loaded = joblib.load(tmp_path / "det.joblib")
+    np.testing.assert_array_equal(loaded.score_samples(stripes), ref)
+    np.testing.assert_array_equal(loaded.predict(stripes), fitted.predict(stripes))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).anomaly_map(stripes),
+                                  fitted.anomaly_map(stripes))
+
+
+def test_import_is_light():
+    code = ("import sys, skvqad; "
+            "print(sorted(m for m in ('torch', 'skorch', 'sklearn', 'PIL', 'matplotlib', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

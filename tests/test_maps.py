@@ -1,0 +1,99 @@
+"""The torch map kernels, pinned against independent NumPy/SciPy references."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from skvqad.maps import alignment_map, anomaly_map, grey_dilation, ssim
+
+
+def numpy_ssim(x, y, window_size=11, sigma=1.5, L=1.0):
+    """Eq. 5 with Gaussian-weighted statistics, one 2-D image, scipy filters."""
+    radius = (window_size - 1) // 2
+    filt = lambda a: ndimage.gaussian_filter(a, sigma, mode="nearest", truncate=radius / sigma)
+    x = x.astype(np.float64)
+    y = y.astype(np.float64)
+    mu_x, mu_y = filt(x), filt(y)
+    var_x = filt(x * x) - mu_x**2
+    var_y = filt(y * y) - mu_y**2
+    cov = filt(x * y) - mu_x * mu_y
+    c1, c2 = (0.01 * L) ** 2, (0.03 * L) ** 2
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+
+
+@pytest.mark.parametrize("window_size", [3, 7, 11])
+@pytest.mark.parametrize("shape", [(2, 1, 16, 16), (3, 3, 9, 23), (1, 2, 4, 5)])
+def test_ssim_matches_numpy_reference(window_size, shape):
+    rng = np.random.default_rng(0)
+    x = rng.random(shape, dtype=np.float32)
+    y = np.clip(x + rng.normal(0, 0.2, size=shape), 0, 1).astype(np.float32)
+    got = ssim(torch.from_numpy(x), torch.from_numpy(y), window_size=window_size).numpy()
+    assert got.shape == shape
+    for i in range(shape[0]):
+        for c in range(shape[1]):
+            want = numpy_ssim(x[i, c], y[i, c], window_size=window_size)
+            np.testing.assert_allclose(got[i, c], want, atol=2e-5)
+
+
+def test_ssim_of_identical_images_is_one():
+    x = torch.rand(2, 3, 12, 12)
+    np.testing.assert_allclose(ssim(x, x).numpy(), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 4])
+def test_grey_dilation_matches_scipy(radius):
+    rng = np.random.default_rng(1)
+    maps = rng.random((3, 10, 13), dtype=np.float32)
+    got = grey_dilation(torch.from_numpy(maps), radius).numpy()
+    footprint = np.ones((1, 2 * radius + 1, 2 * radius + 1), dtype=bool)
+    want = ndimage.grey_dilation(maps, footprint=footprint)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_alignment_map_is_squared_distance():
+    rng = np.random.default_rng(2)
+    z, e = rng.random((2, 2, 5, 3, 4), dtype=np.float32)
+    got = alignment_map(torch.from_numpy(z), torch.from_numpy(e)).numpy()
+    np.testing.assert_allclose(got, ((z - e) ** 2).sum(axis=1), rtol=1e-6)
+
+
+def _inputs(seed=3, n=2, c=3, h=14, w=18, latent=(4, 5)):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, c, h, w, generator=g)
+    x_hat = torch.rand(n, c, h, w, generator=g)
+    am = torch.rand(n, *latent, generator=g)
+    return x, x_hat, am
+
+
+def test_anomaly_map_ssim_is_one_minus_ssim_reduced_over_channels():
+    x, x_hat, am = _inputs()
+    sm = 1 - ssim(x, x_hat, window_size=7)
+    mean = anomaly_map(x, x_hat, None, factor=4, score="ssim", window_size=7)
+    worst = anomaly_map(x, x_hat, None, factor=4, score="ssim", window_size=7, channel_reduction="max")
+    torch.testing.assert_close(mean, sm.mean(1))
+    torch.testing.assert_close(worst, sm.amax(1))
+
+
+def test_anomaly_map_am_is_upsampled_cropped_and_dilated():
+    x, x_hat, am = _inputs()
+    got = anomaly_map(x, None, am, factor=4, score="am", dilation_radius=2).numpy()
+    up = np.kron(am.numpy(), np.ones((1, 4, 4), dtype=np.float32))[:, :14, :18]
+    want = ndimage.grey_dilation(up, footprint=np.ones((1, 5, 5), dtype=bool))
+    np.testing.assert_array_equal(got, want)
+    assert got.shape == (2, 14, 18)
+
+
+def test_anomaly_map_ssim_am_is_the_product():
+    x, x_hat, am = _inputs()
+    kw = dict(factor=4, window_size=5, dilation_radius=1)
+    prod = anomaly_map(x, x_hat, None, score="ssim", **kw) * anomaly_map(x, None, am, score="am", **kw)
+    torch.testing.assert_close(anomaly_map(x, x_hat, am, score="ssim+am", **kw), prod)
+
+
+def test_anomaly_map_rejects_unknown_options():
+    x, x_hat, am = _inputs()
+    with pytest.raises(ValueError, match="score"):
+        anomaly_map(x, x_hat, am, factor=4, score="l2")
+    with pytest.raises(ValueError, match="channel_reduction"):
+        anomaly_map(x, x_hat, am, factor=4, channel_reduction="sum")

@@ -110,15 +110,18 @@ def to_unit_images(X: np.ndarray, shape: tuple, feature_range=None) -> np.ndarra
     """
     if feature_range is not None:
         low, high = feature_range
-        scale = np.where(high > low, high - low, 1.0)
-        images = ((X - low) / scale).astype(np.float32)
+        X = (X - low) / np.where(high > low, high - low, 1.0)
+    # One copy, straight into a freshly allocated (n, C, H, W) array: its
+    # strides are the canonical ones whatever X's were (torch picks its
+    # convolution kernels by strides, so this keeps results bit-identical).
+    height, width, channels = shape
+    images = np.empty((len(X), channels, height, width), dtype=np.float32)
+    images[...] = X.reshape((len(X),) + tuple(shape)).transpose(0, 3, 1, 2)
+    if feature_range is not None:
         np.clip(images, 0.0, 1.0, out=images)
-    elif X.dtype == np.bool_:
-        images = X.astype(np.float32)
     elif X.dtype.type in _SCALED_DTYPES:
-        images = X.astype(np.float32) / np.float32(np.iinfo(X.dtype).max)
-    else:
-        images = X.astype(np.float32)  # always a copy: clipping below is in place
+        images /= np.float32(np.iinfo(X.dtype).max)
+    elif X.dtype != np.bool_:
         outside = np.count_nonzero((images < 0) | (images > 1))
         if outside:
             warnings.warn(
@@ -129,5 +132,4 @@ def to_unit_images(X: np.ndarray, shape: tuple, feature_range=None) -> np.ndarra
                 stacklevel=4,
             )
             np.clip(images, 0.0, 1.0, out=images)
-    images = images.reshape((len(images),) + shape).transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(images)
+    return images

@@ -44,6 +44,20 @@ def _resolve_device(device) -> str:
     return str(resolved)
 
 
+def _resident(images: np.ndarray, device: str):
+    """The training images as a tensor on ``device`` if they fit, else as they are.
+
+    Training data lives on the GPU when it takes under a quarter of the free
+    memory, so that epochs run without host-to-device copies; otherwise each
+    batch is copied when used. On the CPU the tensor shares ``images``' memory.
+    """
+    if device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        if images.nbytes > free // 4:
+            return images
+    return torch.from_numpy(images).to(device)
+
+
 class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     """Image anomaly detection with a VQ-VAE and its inner metrics.
 
@@ -118,6 +132,11 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     device : str, default="auto"
         ``"auto"`` uses CUDA when available and the CPU otherwise; or any
         torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+    mixed_precision : bool or "auto", default="auto"
+        Run the network under bfloat16 autocast (the codebook search, the
+        loss and the maps stay in float32). ``"auto"``: on CUDA only, where
+        it is about twice as fast; ``True`` on any device (slow on most
+        CPUs); ``False`` never.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights' initialisation and the shuffling of the batches.
         With an int, results on the CPU are reproducible bit for bit.
@@ -208,6 +227,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "optimizer": [type, callable],
         "callbacks": [list, None],
         "device": [str, torch.device],
+        "mixed_precision": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -233,6 +253,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         optimizer=torch.optim.Adam,
         callbacks: list | None = None,
         device: str = "auto",
+        mixed_precision: bool | str = "auto",
         random_state=None,
         verbose: int = 0,
     ):
@@ -254,6 +275,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.optimizer = optimizer
         self.callbacks = callbacks
         self.device = device
+        self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -310,8 +332,13 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=None,
+            iterator_train__device=device,
+            iterator_valid__device=device,
             callbacks=callbacks,
             device=device,
+            bf16=(
+                device.startswith("cuda") if self.mixed_precision == "auto" else self.mixed_precision
+            ),
             verbose=int(self.verbose),
         )
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -319,7 +346,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         # Seed torch for this fit only: the caller's global RNG state is restored.
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
-            net.fit(images)
+            net.fit(_resident(images, device))
 
         self.net_ = net
         self.history_ = net.history

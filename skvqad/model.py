@@ -146,11 +146,13 @@ class VQVAE(nn.Module):
         Returns the selected vectors, shaped like ``z_e``, and their indices.
         """
         n, d, h, w = z_e.shape
-        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
-        weight = self.codebook.weight
-        # ||z||^2 is the same for every code, so it does not change the argmin.
-        dist = (weight * weight).sum(1) - 2.0 * flat @ weight.t()
-        indices = dist.argmin(1)
+        # In float32 even under autocast: bf16 distances pick wrong codes.
+        with torch.autocast(device_type=z_e.device.type, enabled=False):
+            flat = z_e.float().permute(0, 2, 3, 1).reshape(-1, d)
+            weight = self.codebook.weight.float()
+            # ||z||^2 is the same for every code, so it does not change the argmin.
+            dist = (weight * weight).sum(1) - 2.0 * flat @ weight.t()
+            indices = dist.argmin(1)
         e = self.codebook(indices).view(n, h, w, d).permute(0, 3, 1, 2)
         return e, indices.view(n, h, w)
 

@@ -20,7 +20,7 @@ from skorch.utils import to_tensor
 
 from .model import VQVAELoss
 
-__all__ = ["VQVAENet", "CodebookUsage", "LOSS_TERMS"]
+__all__ = ["VQVAENet", "CodebookUsage", "ImageBatches", "LOSS_TERMS"]
 
 #: Names of the loss terms recorded per batch and per epoch (``train_`` prefix).
 LOSS_TERMS = ("nll", "alignment", "commitment")
@@ -56,6 +56,47 @@ class CodebookUsage(Callback):
         net.history.record("codebook_perplexity", float(np.exp(-(p * np.log(p)).sum())))
 
 
+class ImageBatches:
+    """Batches of a skorch dataset of images, sliced whole from its array.
+
+    skorch's default :class:`torch.utils.data.DataLoader` indexes and
+    collates one image at a time; this iterator slices each batch at once
+    from ``dataset.X`` (an ``(n, C, H, W)`` NumPy array or tensor) and moves
+    it to ``device``, so a tensor that already lives on the net's device is
+    never copied back and forth. Used as ``iterator_train`` and
+    ``iterator_valid`` of :class:`VQVAENet`.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset
+        Holds the images in ``dataset.X``.
+    batch_size : int
+        Images per batch (the last one may be smaller).
+    shuffle : bool, default=False
+        Draw a new permutation each epoch (from torch's global RNG, on the
+        data's device).
+    device : str or torch.device, default="cpu"
+        Where the batches go.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, device="cpu"):
+        self.X = dataset.X
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.device = device
+
+    def __len__(self):
+        return -(-len(self.X) // self.batch_size)
+
+    def __iter__(self):
+        X = self.X if torch.is_tensor(self.X) else torch.from_numpy(np.asarray(self.X))
+        order = torch.randperm(len(X), device=X.device) if self.shuffle else None
+        for start in range(0, len(X), self.batch_size):
+            stop = start + self.batch_size
+            batch = X[order[start:stop]] if order is not None else X[start:stop]
+            yield batch.to(self.device, non_blocking=True), None
+
+
 class VQVAENet(NeuralNet):
     """skorch net that trains a :class:`~skvqad.model.VQVAE` to reconstruct X.
 
@@ -68,14 +109,47 @@ class VQVAENet(NeuralNet):
     like ``train_loss``; :class:`CodebookUsage` adds ``codes_used`` and
     ``codebook_perplexity``.
 
+    Parameters
+    ----------
+    module, criterion, **kwargs
+        As for :class:`skorch.NeuralNet`; ``criterion`` defaults to
+        :class:`~skvqad.model.VQVAELoss` and the iterators to
+        :class:`ImageBatches`.
+    bf16 : bool, default=False
+        Run the module under bfloat16 autocast (on any device). The
+        codebook search and the loss stay in float32.
+
     Raises
     ------
     FloatingPointError
         During ``fit``, as soon as a training loss is NaN or infinite.
     """
 
-    def __init__(self, module, *args, criterion=VQVAELoss, **kwargs):
-        super().__init__(module, criterion, *args, **kwargs)
+    def __init__(
+        self,
+        module,
+        *args,
+        criterion=VQVAELoss,
+        iterator_train=ImageBatches,
+        iterator_valid=ImageBatches,
+        bf16=False,
+        **kwargs,
+    ):
+        self.bf16 = bf16
+        super().__init__(
+            module,
+            criterion,
+            *args,
+            iterator_train=iterator_train,
+            iterator_valid=iterator_valid,
+            **kwargs,
+        )
+
+    def infer(self, x, **fit_params):
+        """Forward pass of a batch, under bfloat16 autocast if ``bf16``."""
+        x = to_tensor(x, device=self.device)
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self.module_(x, **fit_params)
 
     @property
     def _default_callbacks(self):

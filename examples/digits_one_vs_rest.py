@@ -78,7 +78,7 @@ def main(argv=None):
         print(f"| {row['digit']} | " + " | ".join(f"{row[k]:.3f}" for k in SCORE_MAPS) + " |")
     means = {k: float(np.mean([r[k] for r in rows])) for k in SCORE_MAPS}
     print("| mean | " + " | ".join(f"{means[k]:.3f}" for k in SCORE_MAPS) + " |")
-    device = detector.device_
+    device = detector.net_.device
     print(f"\n{seconds:.0f} s on {device} ({torch.get_num_threads()} threads); skvqad "
           f"{skvqad.__version__}, torch {torch.__version__}, skorch {skorch.__version__}, "
           f"scikit-learn {sklearn.__version__}")

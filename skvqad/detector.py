@@ -131,7 +131,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         :class:`skorch.callbacks.LRScheduler`.
     device : str, default="auto"
         ``"auto"`` uses CUDA when available and the CPU otherwise; or any
-        torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``). The device
+        in use is ``net_.device``: a detector trained on CUDA and loaded on a
+        machine without a GPU moves to the CPU.
     mixed_precision : bool or "auto", default="auto"
         Run the network under bfloat16 autocast (the codebook search, the
         loss and the maps stay in float32). ``"auto"``: on CUDA only, where
@@ -161,8 +163,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ``(H, W, C)`` of the training images.
     n_downsampling_ : int
         The number of downsamplings used (``n_downsampling`` resolved).
-    device_ : str
-        The torch device the net was trained on.
     feature_range_ : tuple of ndarray or None
         Per-feature minimum and maximum of 2-D training data given without
         ``image_shape`` (see ``image_shape``); None for images.
@@ -332,13 +332,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=None,
-            iterator_train__device=device,
-            iterator_valid__device=device,
             callbacks=callbacks,
             device=device,
-            bf16=(
-                device.startswith("cuda") if self.mixed_precision == "auto" else self.mixed_precision
-            ),
+            bf16=self.mixed_precision,
             verbose=int(self.verbose),
         )
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -353,7 +349,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.image_shape_ = shape
         self.n_features_in_ = height * width * channels
         self.n_downsampling_ = n_downsampling
-        self.device_ = device
         train_scores = self._score_images(images)
         contamination = 0.01 if self.contamination == "auto" else self.contamination
         self.offset_ = float(np.percentile(train_scores, 100.0 * contamination))

@@ -76,7 +76,7 @@ class ImageBatches:
         Draw a new permutation each epoch (from torch's global RNG, on the
         data's device).
     device : str or torch.device, default="cpu"
-        Where the batches go.
+        Where the batches go; :class:`VQVAENet` passes its own ``device``.
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, device="cpu"):
@@ -115,9 +115,12 @@ class VQVAENet(NeuralNet):
         As for :class:`skorch.NeuralNet`; ``criterion`` defaults to
         :class:`~skvqad.model.VQVAELoss` and the iterators to
         :class:`ImageBatches`.
-    bf16 : bool, default=False
-        Run the module under bfloat16 autocast (on any device). The
-        codebook search and the loss stay in float32.
+    bf16 : bool or "auto", default="auto"
+        Run the module under bfloat16 autocast: ``"auto"`` on CUDA only,
+        ``True`` on any device. The codebook search and the loss stay in
+        float32. Like the iterators' device, this follows ``device``, so a
+        net trained on CUDA and unpickled on a CPU-only machine (skorch moves
+        it to the CPU) runs in float32 there.
 
     Raises
     ------
@@ -132,7 +135,7 @@ class VQVAENet(NeuralNet):
         criterion=VQVAELoss,
         iterator_train=ImageBatches,
         iterator_valid=ImageBatches,
-        bf16=False,
+        bf16="auto",
         **kwargs,
     ):
         self.bf16 = bf16
@@ -145,10 +148,26 @@ class VQVAENet(NeuralNet):
             **kwargs,
         )
 
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator; :class:`ImageBatches` sends batches to ``self.device``."""
+        iterator = super().get_iterator(dataset, training=training)
+        if isinstance(iterator, ImageBatches):
+            iterator.device = self.device
+        return iterator
+
+    @property
+    def bf16_enabled(self) -> bool:
+        """Whether the forward pass runs under bfloat16 autocast."""
+        if self.bf16 == "auto":
+            return str(self.device).startswith("cuda")
+        return bool(self.bf16)
+
     def infer(self, x, **fit_params):
-        """Forward pass of a batch, under bfloat16 autocast if ``bf16``."""
+        """Forward pass of a batch, under bfloat16 autocast if enabled."""
         x = to_tensor(x, device=self.device)
-        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.autocast(
+            device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16_enabled
+        ):
             return self.module_(x, **fit_params)
 
     @property

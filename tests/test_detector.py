@@ -55,7 +55,7 @@ def test_fitted_attributes(fitted):
     assert fitted.image_shape_ == (16, 16, 1)
     assert fitted.n_features_in_ == 256
     assert fitted.n_downsampling_ == 2
-    assert fitted.device_ == "cpu"
+    assert fitted.net_.device == "cpu"
     assert fitted.feature_range_ is None
     assert fitted.net_.module_.codebook.num_embeddings == 8
 
@@ -223,7 +223,7 @@ def test_cuda_without_gpu_is_a_clear_error(stripes, tiny_params):
     with pytest.raises(ValueError, match="CUDA is not available"):
         VQVAEAnomalyDetector(**tiny_params).fit(stripes)
     tiny_params["device"] = "auto"
-    assert VQVAEAnomalyDetector(**tiny_params).fit(stripes).device_ == "cpu"
+    assert VQVAEAnomalyDetector(**tiny_params).fit(stripes).net_.device == "cpu"
 
 
 def test_non_finite_loss_stops_training(stripes, tiny_params):

@@ -33,7 +33,7 @@ def test_shuffle_draws_a_new_order_each_epoch():
 
 def test_mixed_precision_runs_the_module_in_bf16_but_quantizes_in_fp32(stripes, tiny_params):
     det = VQVAEAnomalyDetector(**tiny_params, mixed_precision=True).fit(stripes)
-    assert det.net_.bf16
+    assert det.net_.bf16_enabled
     assert np.isfinite(det.score_samples(stripes)).all()
     x = torch.from_numpy(stripes[:4, None])
     with torch.no_grad():
@@ -46,4 +46,4 @@ def test_mixed_precision_runs_the_module_in_bf16_but_quantizes_in_fp32(stripes, 
 
 
 def test_mixed_precision_auto_is_off_on_cpu(stripes, tiny_params):
-    assert not VQVAEAnomalyDetector(**tiny_params).fit(stripes).net_.bf16
+    assert not VQVAEAnomalyDetector(**tiny_params).fit(stripes).net_.bf16_enabled

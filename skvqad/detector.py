@@ -8,6 +8,7 @@ anomaly maps with :func:`skvqad.maps.anomaly_map` and averages each map.
 
 from __future__ import annotations
 
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -15,8 +16,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_memory
 from skorch.callbacks import ProgressBar
 from skorch.utils import to_tensor
 
@@ -42,6 +43,34 @@ def _resolve_device(device) -> str:
             "(torch.cuda.is_available() is False). Use device='auto' or 'cpu'."
         )
     return str(resolved)
+
+
+def _train_net(images: np.ndarray, net_params: dict, seed: int, verbose: int = 0) -> VQVAENet:
+    """Build a :class:`VQVAENet` and train it on ``images`` (n, C, H, W).
+
+    A pure function of its arguments, so that ``memory`` can cache its
+    result: everything that changes the trained weights is an argument, and
+    nothing that only changes the scoring is.
+    """
+    callbacks = list(net_params.pop("callbacks"))
+    if verbose:
+        callbacks.append(("progress_bar", ProgressBar()))
+    net = VQVAENet(
+        VQVAE,
+        criterion=VQVAELoss,
+        iterator_train__shuffle=True,
+        train_split=None,
+        callbacks=callbacks,
+        verbose=verbose,
+        **net_params,
+    )
+    device = net_params["device"]
+    cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
+    # Seed torch for this fit only: the caller's global RNG state is restored.
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        net.fit(_resident(images, device))
+    return net
 
 
 def _resident(images: np.ndarray, device: str):
@@ -139,6 +168,15 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         loss and the maps stay in float32). ``"auto"``: on CUDA only, where
         it is about twice as fast; ``True`` on any device (slow on most
         CPUs); ``False`` never.
+    memory : str, path, joblib.Memory or None, default=None
+        Caches the trained network (as :class:`~sklearn.pipeline.Pipeline`
+        caches transformers): a folder path or a :class:`joblib.Memory`. The
+        key is every parameter that changes the weights and a hash of the
+        training images, so a refit that differs only in ``score_map``,
+        ``ssim_window``, ``channel_reduction``, ``dilation_radius`` or
+        ``contamination`` (a grid search over them, say) loads the network
+        instead of training it again. Needs an int ``random_state`` to ever
+        hit the cache.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights' initialisation and the shuffling of the batches.
         With an int, results on the CPU are reproducible bit for bit.
@@ -228,6 +266,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "callbacks": [list, None],
         "device": [str, torch.device],
         "mixed_precision": ["boolean", StrOptions({"auto"})],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -254,6 +293,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         callbacks: list | None = None,
         device: str = "auto",
         mixed_precision: bool | str = "auto",
+        memory=None,
         random_state=None,
         verbose: int = 0,
     ):
@@ -276,6 +316,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.callbacks = callbacks
         self.device = device
         self.mixed_precision = mixed_precision
+        self.memory = memory
         self.random_state = random_state
         self.verbose = verbose
 
@@ -313,36 +354,37 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             if self.n_downsampling == "auto"
             else self.n_downsampling
         )
-        callbacks = list(self.callbacks or [])
-        if self.verbose:
-            callbacks.append(("progress_bar", ProgressBar()))
-        net = VQVAENet(
-            VQVAE,
+        net_params = dict(
             module__in_channels=channels,
             module__hidden_channels=self.hidden_channels,
             module__embedding_dim=self.embedding_dim,
             module__n_embeddings=self.n_embeddings,
             module__n_downsampling=n_downsampling,
             module__n_residual_layers=self.n_residual_layers,
-            criterion=VQVAELoss,
             criterion__beta=self.beta,
             optimizer=self.optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            iterator_train__shuffle=True,
-            train_split=None,
-            callbacks=callbacks,
+            callbacks=list(self.callbacks or []),
             device=device,
             bf16=self.mixed_precision,
-            verbose=int(self.verbose),
         )
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
-        # Seed torch for this fit only: the caller's global RNG state is restored.
-        with torch.random.fork_rng(devices=cuda_devices):
-            torch.manual_seed(seed)
-            net.fit(_resident(images, device))
+        train = _train_net
+        if self.memory is not None:
+            if not isinstance(self.random_state, (Integral, np.random.RandomState)):
+                warnings.warn(
+                    "memory caches trained networks by their seed: with random_state=None "
+                    "every fit draws a new seed and the cache is never reused. Set an int "
+                    "random_state.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            memory = self.memory
+            memory = check_memory(os.fspath(memory) if isinstance(memory, os.PathLike) else memory)
+            train = memory.cache(_train_net, ignore=["verbose"])
+        net = train(images, net_params, seed, verbose=int(self.verbose))
 
         self.net_ = net
         self.history_ = net.history

@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvqad import VQVAEAnomalyDetector
+from skvqad.preprocessing import Grayscale, ImageResizer, IntensityScaler
 
 TINY = dict(
     n_embeddings=8,
@@ -19,7 +20,7 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
 
 @parametrize_with_checks(
-    [VQVAEAnomalyDetector(**TINY)],
+    [VQVAEAnomalyDetector(**TINY), IntensityScaler(), Grayscale(), ImageResizer(size=(3, 5))],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible_estimator(estimator, check):

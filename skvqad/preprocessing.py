@@ -1,0 +1,330 @@
+"""Image transformers for pipelines in front of :class:`VQVAEAnomalyDetector`.
+
+* :class:`IntensityScaler`: scale intensities to [0, 1];
+* :class:`Grayscale`: RGB to one luminance channel;
+* :class:`ImageResizer`: resize to a fixed size (antialiased bilinear).
+
+They take images in the layouts the detector takes: ``(n, H, W)``,
+``(n, H, W, C)`` or flat ``(n, H * W * C)`` with ``image_shape``, and return
+the same layout (flat stays flat, so the next step needs the new
+``image_shape``). They follow scikit-learn's transformer API and pass its
+estimator checks; ``set_output`` and feature names do not apply to images and
+are not provided.
+
+Example
+-------
+>>> import numpy as np
+>>> from sklearn.pipeline import make_pipeline
+>>> from skvqad import VQVAEAnomalyDetector
+>>> from skvqad.preprocessing import Grayscale, ImageResizer
+>>> X = np.random.default_rng(0).integers(0, 256, size=(16, 20, 24, 3), dtype=np.uint8)
+>>> pipe = make_pipeline(
+...     Grayscale(), ImageResizer(16),
+...     VQVAEAnomalyDetector(hidden_channels=8, embedding_dim=4, n_embeddings=8,
+...                          n_residual_layers=1, max_epochs=1, random_state=0),
+... ).fit(X)
+>>> pipe[-1].anomaly_map(pipe[:-1].transform(X[:2])).shape
+(2, 16, 16)
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._images import check_images
+
+__all__ = ["IntensityScaler", "Grayscale", "ImageResizer"]
+
+_IMAGE_SHAPE_DOC = """image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(H, W, C)`` of flat 2-D input; with None each row is
+        an image of 1 x d pixels (as in :class:`VQVAEAnomalyDetector`)."""
+
+
+class _ImageTransformer(TransformerMixin, BaseEstimator):
+    """Validation and output layout shared by the image transformers."""
+
+    def _images(self, X, *, reset: bool) -> tuple[np.ndarray, int]:
+        """``X`` as an ``(n, H, W, C)`` view, and its number of dimensions."""
+        X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
+        n_features = int(np.prod(shape))
+        if reset:
+            self.n_features_in_ = n_features
+        elif hasattr(self, "n_features_in_") and n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return X.reshape((len(X),) + shape), X.ndim
+
+    @staticmethod
+    def _layout(images: np.ndarray, ndim: int) -> np.ndarray:
+        """``(n, H, W, C)`` back to the input's layout."""
+        if ndim == 2:
+            return images.reshape(len(images), -1)
+        if ndim == 3 and images.shape[-1] == 1:
+            return images[..., 0]
+        return images
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check ``X`` and record ``n_features_in_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        self._images(X, reset=True)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.requires_fit = False
+        return tags
+
+
+def _restore_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float results back to ``dtype``: integers are rounded and clipped to range."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    if dtype == np.bool_:
+        return values >= 0.5
+    return values.astype(dtype, copy=False)
+
+
+class IntensityScaler(_ImageTransformer):
+    """Scale image intensities to [0, 1].
+
+    One range for all pixels and channels (unlike
+    :class:`~sklearn.preprocessing.MinMaxScaler`, which scales each feature,
+    i.e. each pixel position, on its own and would erase the image).
+
+    Parameters
+    ----------
+    in_range : "fit", "dtype" or tuple of float, default="fit"
+        The intensities that map to 0 and 1: ``"fit"`` the minimum and
+        maximum of the training images; ``"dtype"`` the range of an integer
+        type (0-255 for ``uint8``; an error for floats); or ``(low, high)``.
+    clip : bool, default=True
+        Clip the result to [0, 1] (new images may exceed the training range).
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(H, W, C)`` of flat 2-D input.
+
+    Attributes
+    ----------
+    data_min_, data_max_ : float
+        The intensities mapped to 0 and 1.
+    n_features_in_ : int
+        Values per image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad.preprocessing import IntensityScaler
+    >>> IntensityScaler().fit_transform(np.array([[[0.0, 50.0], [100.0, 200.0]]]))
+    array([[[0.  , 0.25],
+            [0.5 , 1.  ]]], dtype=float32)
+    """
+
+    _parameter_constraints: dict = {
+        "in_range": [StrOptions({"fit", "dtype"}), tuple, list],
+        "clip": ["boolean"],
+        "image_shape": [tuple, list, None],
+    }
+
+    def __init__(self, in_range="fit", clip: bool = True, image_shape=None):
+        self.in_range = in_range
+        self.clip = clip
+        self.image_shape = image_shape
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the intensity range.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        images, _ = self._images(X, reset=True)
+        if isinstance(self.in_range, str) and self.in_range == "fit":
+            low, high = images.min(), images.max()
+        elif isinstance(self.in_range, str):
+            if not np.issubdtype(images.dtype, np.integer):
+                raise ValueError(
+                    f"in_range='dtype' needs integer images, got {images.dtype}; "
+                    "use in_range='fit' or (low, high)."
+                )
+            low, high = np.iinfo(images.dtype).min, np.iinfo(images.dtype).max
+        else:
+            if len(self.in_range) != 2 or not self.in_range[0] < self.in_range[1]:
+                raise ValueError(f"in_range must be (low, high) with low < high, got {self.in_range}.")
+            low, high = self.in_range
+        self.data_min_, self.data_max_ = float(low), float(high)
+        return self
+
+    def transform(self, X):
+        """Scale ``X`` to [0, 1] as float32.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images.
+
+        Returns
+        -------
+        ndarray of float32, in the layout of ``X``
+        """
+        check_is_fitted(self)
+        images, ndim = self._images(X, reset=False)
+        span = self.data_max_ - self.data_min_
+        out = ((images - self.data_min_) / (span if span > 0 else 1.0)).astype(np.float32)
+        if self.clip:
+            np.clip(out, 0.0, 1.0, out=out)
+        return self._layout(out, ndim)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+class Grayscale(_ImageTransformer):
+    """Convert RGB(A) images to one luminance channel.
+
+    ``L = 0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601, as Pillow's ``"L"``
+    mode); an alpha channel is dropped; one-channel images pass unchanged.
+    The output keeps the input's dtype (integers rounded) and is
+    ``(n, H, W)`` for image input, ``(n, H * W)`` for flat input.
+
+    Parameters
+    ----------
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(H, W, C)`` of flat 2-D input.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Values per image seen in ``fit`` (the transformer learns nothing
+        else and works unfitted).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad.preprocessing import Grayscale
+    >>> Grayscale().fit_transform(np.full((1, 2, 2, 3), 255, dtype=np.uint8))
+    array([[[255, 255],
+            [255, 255]]], dtype=uint8)
+    """
+
+    _parameter_constraints: dict = {"image_shape": [tuple, list, None]}
+
+    #: Luma weights of ITU-R BT.601.
+    WEIGHTS = (0.299, 0.587, 0.114)
+
+    def __init__(self, image_shape=None):
+        self.image_shape = image_shape
+
+    def transform(self, X):
+        """Luminance of each image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images with 1, 3 or 4 (RGBA) channels.
+
+        Returns
+        -------
+        ndarray of shape (n, H, W), or (n, H * W) for flat input
+        """
+        images, ndim = self._images(X, reset=False)
+        channels = images.shape[-1]
+        if channels not in (1, 3, 4):
+            raise ValueError(f"Grayscale needs 1, 3 or 4 (RGBA) channels, got {channels}.")
+        if channels > 1:
+            luma = images[..., :3].astype(np.float64) @ np.array(self.WEIGHTS)
+            images = _restore_dtype(luma, images.dtype)[..., None]
+        return self._layout(images, min(ndim, 3))
+
+
+class ImageResizer(_ImageTransformer):
+    """Resize images to a fixed size (bilinear, antialiased when shrinking).
+
+    Uses :func:`torch.nn.functional.interpolate` with ``antialias=True``
+    (already a dependency; batched and fast), so no extra image library is
+    needed. The output keeps the input's dtype (integers rounded) and layout.
+
+    Parameters
+    ----------
+    size : int or tuple of int
+        ``(height, width)`` of the output, or one int for square images.
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(H, W, C)`` of flat 2-D input.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Values per image seen in ``fit`` (the transformer learns nothing
+        else and works unfitted).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad.preprocessing import ImageResizer
+    >>> ImageResizer((2, 3)).fit_transform(np.ones((5, 8, 8))).shape
+    (5, 2, 3)
+    """
+
+    _parameter_constraints: dict = {
+        "size": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "image_shape": [tuple, list, None],
+    }
+
+    def __init__(self, size=32, image_shape=None):
+        self.size = size
+        self.image_shape = image_shape
+
+    def transform(self, X):
+        """Resize every image to ``size``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images.
+
+        Returns
+        -------
+        ndarray of shape (n, h, w), (n, h, w, C) or (n, h * w * C)
+        """
+        import torch
+        from torch.nn import functional as F
+
+        size = (self.size, self.size) if isinstance(self.size, Integral) else tuple(self.size)
+        if len(size) != 2 or not all(isinstance(s, Integral) and s > 0 for s in size):
+            raise ValueError(f"size must be an int or (height, width), got {self.size!r}.")
+        images, ndim = self._images(X, reset=False)
+        dtype = torch.float64 if images.dtype == np.float64 else torch.float32
+        batch = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(dtype)
+        resized = F.interpolate(batch, size=size, mode="bilinear", antialias=True, align_corners=False)
+        out = _restore_dtype(resized.numpy().transpose(0, 2, 3, 1), images.dtype)
+        return self._layout(np.ascontiguousarray(out), ndim)

@@ -45,17 +45,13 @@ def _resolve_device(device) -> str:
     return str(resolved)
 
 
-def _train_net(images: np.ndarray, net_params: dict, seed: int, verbose: int = 0) -> VQVAENet:
-    """Build a :class:`VQVAENet` and train it on ``images`` (n, C, H, W).
-
-    A pure function of its arguments, so that ``memory`` can cache its
-    result: everything that changes the trained weights is an argument, and
-    nothing that only changes the scoring is.
-    """
+def _build_net(net_params: dict, verbose: int = 0) -> VQVAENet:
+    """An uninitialised :class:`VQVAENet` for ``net_params`` (see ``_net_params``)."""
+    net_params = dict(net_params)
     callbacks = list(net_params.pop("callbacks"))
     if verbose:
         callbacks.append(("progress_bar", ProgressBar()))
-    net = VQVAENet(
+    return VQVAENet(
         VQVAE,
         criterion=VQVAELoss,
         iterator_train__shuffle=True,
@@ -64,6 +60,16 @@ def _train_net(images: np.ndarray, net_params: dict, seed: int, verbose: int = 0
         verbose=verbose,
         **net_params,
     )
+
+
+def _train_net(images: np.ndarray, net_params: dict, seed: int, verbose: int = 0) -> VQVAENet:
+    """Build a :class:`VQVAENet` and train it on ``images`` (n, C, H, W).
+
+    A pure function of its arguments, so that ``memory`` can cache its
+    result: everything that changes the trained weights is an argument, and
+    nothing that only changes the scoring is.
+    """
+    net = _build_net(net_params, verbose)
     device = net_params["device"]
     cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
     # Seed torch for this fit only: the caller's global RNG state is restored.
@@ -354,22 +360,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             if self.n_downsampling == "auto"
             else self.n_downsampling
         )
-        net_params = dict(
-            module__in_channels=channels,
-            module__hidden_channels=self.hidden_channels,
-            module__embedding_dim=self.embedding_dim,
-            module__n_embeddings=self.n_embeddings,
-            module__n_downsampling=n_downsampling,
-            module__n_residual_layers=self.n_residual_layers,
-            criterion__beta=self.beta,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            callbacks=list(self.callbacks or []),
-            device=device,
-            bf16=self.mixed_precision,
-        )
+        net_params = self._net_params(channels, n_downsampling, device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         train = _train_net
         if self.memory is not None:
@@ -395,6 +386,25 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         contamination = 0.01 if self.contamination == "auto" else self.contamination
         self.offset_ = float(np.percentile(train_scores, 100.0 * contamination))
         return self
+
+    def _net_params(self, channels: int, n_downsampling: int, device: str) -> dict:
+        """Arguments of :class:`VQVAENet`: everything that changes the weights."""
+        return dict(
+            module__in_channels=channels,
+            module__hidden_channels=self.hidden_channels,
+            module__embedding_dim=self.embedding_dim,
+            module__n_embeddings=self.n_embeddings,
+            module__n_downsampling=n_downsampling,
+            module__n_residual_layers=self.n_residual_layers,
+            criterion__beta=self.beta,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            callbacks=list(self.callbacks or []),
+            device=device,
+            bf16=self.mixed_precision,
+        )
 
     def _check_post_processing_params(self):
         if self.ssim_window % 2 == 0:
@@ -542,6 +552,42 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         labels = np.ones(decision.shape[0], dtype=int)
         labels[decision < 0] = -1
         return labels
+
+    def save(self, path) -> None:
+        """Write the fitted detector to ``path`` in a format that runs no code on load.
+
+        See :mod:`skvqad.persistence` for what is stored. ``joblib.dump``
+        works too, but loading a pickle can run arbitrary code.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file; written to a temporary file, then renamed.
+        """
+        from .persistence import save_detector
+
+        save_detector(self, path)
+
+    @classmethod
+    def load(cls, path, device=None) -> "VQVAEAnomalyDetector":
+        """Read a detector written by :meth:`save` (``torch.load(weights_only=True)``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file.
+        device : str or None, default=None
+            Where to put the network; None keeps the saved ``device``, or the
+            CPU when that was CUDA and CUDA is not available.
+
+        Returns
+        -------
+        VQVAEAnomalyDetector
+            The fitted detector.
+        """
+        from .persistence import load_detector
+
+        return load_detector(path, device=device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

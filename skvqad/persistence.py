@@ -1,0 +1,216 @@
+"""Save and load a fitted detector without pickle.
+
+``joblib.dump``/``pickle`` work too, but loading a pickle runs whatever code
+the file names: only load pickles you made. The format here cannot run code:
+a single file written with :func:`torch.save` that holds only plain values,
+the constructor parameters as a JSON string, the training history as JSON,
+the fitted scalars and arrays as tensors and numbers, and the network's
+``state_dict``; :func:`load_detector` reads it with
+``torch.load(weights_only=True)``, which refuses anything else.
+
+What is not stored: ``callbacks`` (training-time objects), a
+:class:`joblib.Memory` given as ``memory`` (a path is kept) and a
+``RandomState`` given as ``random_state``, which come back as None; an
+optimizer outside :mod:`torch.optim` comes back as :class:`torch.optim.Adam`
+with a warning. None of these affect scoring. The optimizer's state is not
+stored either: a loaded detector scores; ``fit`` trains it anew.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.history import History
+
+from ._version import __version__
+
+__all__ = ["save_detector", "load_detector"]
+
+FORMAT = "skvqad.VQVAEAnomalyDetector"
+FORMAT_VERSION = 1
+
+
+def _params_to_json(detector) -> str:
+    params = detector.get_params(deep=False)
+    optimizer = params["optimizer"]
+    params["optimizer"] = f"{optimizer.__module__}.{optimizer.__qualname__}"
+    if params["callbacks"]:
+        warnings.warn(
+            "callbacks are not saved (they act during training only); the loaded "
+            "detector has callbacks=None.",
+            UserWarning,
+            stacklevel=3,
+        )
+    params["callbacks"] = None
+    if not isinstance(params["memory"], (str, type(None))):
+        params["memory"] = os.fspath(params["memory"]) if isinstance(params["memory"], os.PathLike) else None
+    if not isinstance(params["random_state"], (int, type(None))):
+        params["random_state"] = None
+    if isinstance(params["device"], torch.device):
+        params["device"] = str(params["device"])
+    return json.dumps(params)
+
+
+def _optimizer_from_name(name: str):
+    """A torch.optim class by its dotted name; Adam (with a warning) otherwise."""
+    module, _, cls = name.rpartition(".")
+    optimizer = getattr(torch.optim, cls, None)
+    if module.startswith("torch.optim") and isinstance(optimizer, type) and issubclass(
+        optimizer, torch.optim.Optimizer
+    ):
+        return optimizer
+    warnings.warn(
+        f"The optimizer {name} is not in torch.optim and is not imported on load; "
+        "the loaded detector has optimizer=torch.optim.Adam (scoring is unaffected).",
+        UserWarning,
+        stacklevel=3,
+    )
+    return torch.optim.Adam
+
+
+def save_detector(detector, path) -> None:
+    """Write a fitted :class:`~skvqad.VQVAEAnomalyDetector` to ``path``.
+
+    The file is written to a temporary file in the same folder and renamed
+    into place, so ``path`` never holds a half-written model.
+
+    Parameters
+    ----------
+    detector : VQVAEAnomalyDetector
+        A fitted detector.
+    path : str or path-like
+        Destination file (by convention ``*.skvqad``).
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(detector)
+    feature_range = detector.feature_range_
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "skvqad_version": __version__,
+        "params": _params_to_json(detector),
+        "history": json.dumps(detector.history_.to_list()),
+        "fitted": {
+            "offset_": float(detector.offset_),
+            "image_shape_": [int(s) for s in detector.image_shape_],
+            "n_features_in_": int(detector.n_features_in_),
+            "n_downsampling_": int(detector.n_downsampling_),
+            "feature_range_": (
+                None if feature_range is None
+                else [torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in feature_range]
+            ),
+        },
+        "state_dict": {k: v.detach().cpu() for k, v in detector.net_.module_.state_dict().items()},
+    }
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_detector(path, device=None):
+    """Read a detector written by :func:`save_detector`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    device : str or None, default=None
+        Where to put the network; None keeps the saved ``device`` parameter,
+        except that a CUDA device on a machine without CUDA becomes ``"cpu"``
+        (with a warning).
+
+    Returns
+    -------
+    VQVAEAnomalyDetector
+        A fitted detector that scores as the saved one did.
+
+    Raises
+    ------
+    ValueError
+        If the file is corrupt, truncated or not a skvqad model.
+    """
+    from .detector import VQVAEAnomalyDetector, _build_net, _resolve_device
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # zip, pickle and torch errors of a damaged file
+        raise ValueError(
+            f"{path} is not a readable skvqad model file (corrupt, truncated or another "
+            f"format): {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a skvqad model file (no {FORMAT!r} header).")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} uses format version {payload.get('format_version')}, this skvqad "
+            f"({__version__}) reads version {FORMAT_VERSION}."
+        )
+    if payload.get("skvqad_version") != __version__:
+        warnings.warn(
+            f"{path} was written by skvqad {payload.get('skvqad_version')} and is loaded "
+            f"by skvqad {__version__}; check its scores.",
+            UserWarning,
+            stacklevel=2,
+        )
+    try:
+        params = json.loads(payload["params"])
+        fitted = payload["fitted"]
+        state_dict = payload["state_dict"]
+        history = json.loads(payload["history"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is an incomplete skvqad model file: {exc!r}") from exc
+
+    params["optimizer"] = _optimizer_from_name(params["optimizer"])
+    for key in ("image_shape",):
+        if params.get(key) is not None:
+            params[key] = tuple(params[key])
+    if device is not None:
+        params["device"] = device
+    elif str(params["device"]).startswith("cuda") and not torch.cuda.is_available():
+        warnings.warn(
+            f"{path} was saved with device={params['device']!r} but CUDA is not "
+            "available; loading on the CPU.",
+            UserWarning,
+            stacklevel=2,
+        )
+        params["device"] = "cpu"
+    detector = VQVAEAnomalyDetector(**params)
+
+    height, width, channels = fitted["image_shape_"]
+    n_downsampling = fitted["n_downsampling_"]
+    device = _resolve_device(detector.device)
+    net = _build_net(detector._net_params(channels, n_downsampling, device)).initialize()
+    try:
+        net.module_.load_state_dict(state_dict)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: the weights do not fit the saved parameters: {exc}") from exc
+    net.history = History(history)
+
+    detector.net_ = net
+    detector.history_ = net.history
+    detector.offset_ = float(fitted["offset_"])
+    detector.image_shape_ = (height, width, channels)
+    detector.n_features_in_ = int(fitted["n_features_in_"])
+    detector.n_downsampling_ = int(n_downsampling)
+    feature_range = fitted["feature_range_"]
+    detector.feature_range_ = (
+        None if feature_range is None else tuple(t.numpy() for t in feature_range)
+    )
+    return detector

@@ -1,0 +1,138 @@
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+
+import skvqad.persistence as persistence
+from skvqad import VQVAEAnomalyDetector
+
+
+@pytest.fixture
+def fitted(stripes, tiny_params):
+    return VQVAEAnomalyDetector(**tiny_params, contamination=0.1, dilation_radius=1).fit(stripes)
+
+
+def test_save_load_round_trip(fitted, stripes, tmp_path):
+    path = tmp_path / "model.skvqad"
+    fitted.save(path)
+    loaded = VQVAEAnomalyDetector.load(path)
+    np.testing.assert_array_equal(loaded.score_samples(stripes), fitted.score_samples(stripes))
+    np.testing.assert_array_equal(loaded.anomaly_map(stripes[:3]), fitted.anomaly_map(stripes[:3]))
+    np.testing.assert_array_equal(loaded.predict(stripes), fitted.predict(stripes))
+    assert loaded.get_params() == fitted.get_params()
+    assert loaded.offset_ == fitted.offset_ and loaded.image_shape_ == fitted.image_shape_
+    assert loaded.history_[:, "train_nll"] == fitted.history_[:, "train_nll"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model.skvqad"]  # no temp file left
+
+
+def test_tabular_round_trip(tiny_params, tmp_path):
+    X = np.random.default_rng(0).normal(5, 2, size=(30, 7))
+    det = VQVAEAnomalyDetector(**tiny_params).fit(X)
+    det.save(tmp_path / "m")
+    np.testing.assert_array_equal(VQVAEAnomalyDetector.load(tmp_path / "m").score_samples(X),
+                                  det.score_samples(X))
+
+
+def test_loading_runs_no_pickle(fitted, tmp_path, monkeypatch):
+    path = tmp_path / "model.skvqad"
+    fitted.save(path)
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k) or real_load(*a, **k))
+    VQVAEAnomalyDetector.load(path)
+    assert calls and all(k.get("weights_only") is True for k in calls)
+
+
+def test_a_pickle_payload_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.skvqad"
+    torch.save({"format": persistence.FORMAT, "x": Evil()}, path)
+    with pytest.raises(ValueError, match="not a readable skvqad model file"):
+        VQVAEAnomalyDetector.load(path)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_corrupt_files_fail_clearly(fitted, tmp_path, damage):
+    path = tmp_path / "model.skvqad"
+    fitted.save(path)
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"\x00" * 100, "empty": b""}[damage])
+    with pytest.raises(ValueError, match="not a readable skvqad model file"):
+        VQVAEAnomalyDetector.load(path)
+
+
+def test_other_files_fail_clearly(tmp_path):
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a skvqad model file"):
+        VQVAEAnomalyDetector.load(tmp_path / "other.pt")
+
+
+def test_other_version_loads_with_a_warning(fitted, stripes, tmp_path, monkeypatch):
+    monkeypatch.setattr(persistence, "__version__", "0.0.1")
+    fitted.save(tmp_path / "old")
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="written by skvqad 0.0.1"):
+        loaded = VQVAEAnomalyDetector.load(tmp_path / "old")
+    np.testing.assert_array_equal(loaded.score_samples(stripes), fitted.score_samples(stripes))
+
+
+def test_failed_write_leaves_previous_file_intact(fitted, tmp_path, monkeypatch):
+    path = tmp_path / "model.skvqad"
+    fitted.save(path)
+    before = path.read_bytes()
+
+    def broken_save(obj, f):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        fitted.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.skvqad"]
+
+
+def test_unsaved_params_warn_and_come_back_as_defaults(stripes, tiny_params, tmp_path):
+    from skorch.callbacks import EpochTimer
+
+    class MyAdam(torch.optim.Adam):
+        pass
+
+    det = VQVAEAnomalyDetector(**tiny_params, callbacks=[EpochTimer()], optimizer=MyAdam).fit(stripes)
+    with pytest.warns(UserWarning, match="callbacks are not saved"):
+        det.save(tmp_path / "m")
+    with pytest.warns(UserWarning, match="not in torch.optim"):
+        loaded = VQVAEAnomalyDetector.load(tmp_path / "m")
+    assert loaded.callbacks is None and loaded.optimizer is torch.optim.Adam
+    np.testing.assert_array_equal(loaded.score_samples(stripes), det.score_samples(stripes))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a machine without CUDA")
+def test_cuda_saved_model_loads_on_cpu(fitted, stripes, tmp_path):
+    fitted.set_params(device="cuda")  # as if trained with device="cuda"
+    fitted.save(tmp_path / "m")
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        loaded = VQVAEAnomalyDetector.load(tmp_path / "m")
+    assert loaded.device == "cpu" and loaded.net_.device == "cpu"
+    np.testing.assert_array_equal(loaded.score_samples(stripes), fitted.score_samples(stripes))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a machine without CUDA")
+def test_cuda_trained_pickle_unpickles_on_cpu(fitted, stripes, tmp_path):
+    """A CUDA-trained pickle names device 'cuda'; skorch maps it to the CPU on load."""
+    ref = fitted.score_samples(stripes)
+    fitted.net_.device = "cuda"  # the state a CUDA-trained net is pickled in
+    fitted.set_params(device="cuda", mixed_precision="auto")
+    joblib.dump(fitted, tmp_path / "m.joblib")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skorch's DeviceWarning
+        loaded = joblib.load(tmp_path / "m.joblib")
+    assert str(loaded.net_.device) == "cpu"
+    assert not loaded.net_.bf16_enabled  # bf16="auto" follows the device
+    np.testing.assert_array_equal(loaded.score_samples(stripes), ref)

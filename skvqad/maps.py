@@ -151,6 +151,7 @@ def anomaly_map(
     sigma: float = 1.5,
     channel_reduction: str = "mean",
     dilation_radius: int = 0,
+    ssim_dilation_radius: int = 0,
 ) -> torch.Tensor:
     """Pixel anomaly map of each image (higher = more anomalous).
 
@@ -176,6 +177,9 @@ def anomaly_map(
         worst channel.
     dilation_radius : int, default=0
         Radius of the grey dilation applied to the upsampled AM.
+    ssim_dilation_radius : int, default=0
+        Radius of a grey dilation of the ``1 - SSIM`` map (after the channel
+        reduction), which the paper applies on UCSD-Ped1 (Section III-C).
 
     Returns
     -------
@@ -192,6 +196,7 @@ def anomaly_map(
     if score in ("ssim", "ssim+am"):
         sm = 1.0 - ssim(x, x_hat, window_size=window_size, sigma=sigma)
         result = sm.mean(dim=1) if channel_reduction == "mean" else sm.amax(dim=1)
+        result = grey_dilation(result, ssim_dilation_radius)
     if score in ("am", "ssim+am"):
         up = am.float().repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
         up = grey_dilation(up[..., :height, :width], dilation_radius)

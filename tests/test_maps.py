@@ -97,3 +97,14 @@ def test_anomaly_map_rejects_unknown_options():
         anomaly_map(x, x_hat, am, factor=4, score="l2")
     with pytest.raises(ValueError, match="channel_reduction"):
         anomaly_map(x, x_hat, am, factor=4, channel_reduction="sum")
+
+
+def test_ssim_dilation_dilates_the_reduced_ssim_map():
+    x, x_hat, am = _inputs()
+    kw = dict(factor=4, window_size=5)
+    plain = anomaly_map(x, x_hat, None, score="ssim", **kw).numpy()
+    got = anomaly_map(x, x_hat, None, score="ssim", ssim_dilation_radius=2, **kw).numpy()
+    np.testing.assert_array_equal(got, ndimage.grey_dilation(plain, footprint=np.ones((1, 5, 5), bool)))
+    both = anomaly_map(x, x_hat, am, score="ssim+am", ssim_dilation_radius=2, dilation_radius=1, **kw)
+    am_only = anomaly_map(x, None, am, score="am", dilation_radius=1, **kw)
+    torch.testing.assert_close(both, torch.from_numpy(got) * am_only)

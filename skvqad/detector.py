@@ -468,32 +468,36 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             )
         return to_unit_images(X, shape, self.feature_range_)
 
+    def _iter_outputs(self, images: np.ndarray):
+        """Yield ``(x, output)`` for each batch of ``images`` (n, C, H, W), on the net's device."""
+        net = self.net_
+        # fork_rng: torch's DataLoader draws a seed from the global RNG.
+        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            for batch in net.get_iterator(net.get_dataset(images), training=False):
+                x = to_tensor(batch[0], device=net.device)
+                yield x, net.evaluation_step((x, None))
+
     def _iter_maps(self, images: np.ndarray):
         """Yield the anomaly maps of ``images`` (n, C, H, W), one batch at a time.
 
         Each batch goes through the net and the map computation on the net's
         device; only the (batch, H, W) maps come back to the host.
         """
-        net = self.net_
         factor = 2**self.n_downsampling_
-        # fork_rng: torch's DataLoader draws a seed from the global RNG.
-        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-            for batch in net.get_iterator(net.get_dataset(images), training=False):
-                x = to_tensor(batch[0], device=net.device)
-                out = net.evaluation_step((x, None))
-                x_hat = reconstruction(out.logits) if self.score_map != "am" else None
-                am = alignment_map(out.z_e, out.e) if self.score_map != "ssim" else None
-                yield anomaly_map(
-                    x,
-                    x_hat,
-                    am,
-                    factor=factor,
-                    score=self.score_map,
-                    window_size=self.ssim_window,
-                    channel_reduction=self.channel_reduction,
-                    dilation_radius=self.dilation_radius,
-                    ssim_dilation_radius=self.ssim_dilation_radius,
-                )
+        for x, out in self._iter_outputs(images):
+            x_hat = reconstruction(out.logits) if self.score_map != "am" else None
+            am = alignment_map(out.z_e, out.e) if self.score_map != "ssim" else None
+            yield anomaly_map(
+                x,
+                x_hat,
+                am,
+                factor=factor,
+                score=self.score_map,
+                window_size=self.ssim_window,
+                channel_reduction=self.channel_reduction,
+                dilation_radius=self.dilation_radius,
+                ssim_dilation_radius=self.ssim_dilation_radius,
+            )
 
     def _score_images(self, images: np.ndarray) -> np.ndarray:
         scores = [m.double().mean(dim=(1, 2)).cpu().numpy() for m in self._iter_maps(images)]
@@ -514,6 +518,25 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """
         images = self._validate_for_predict(X)
         return np.concatenate([m.cpu().numpy() for m in self._iter_maps(images)])
+
+    def reconstruct(self, X) -> np.ndarray:
+        """The network's reconstruction of each image (the continuous-Bernoulli mean).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        images : ndarray of shape (n, H, W) or (n, H, W, C), float32 in [0, 1]
+            ``(n, H, W)`` for one-channel images, whatever the input layout.
+        """
+        images = self._validate_for_predict(X)
+        recon = np.concatenate(
+            [reconstruction(out.logits).cpu().numpy() for _, out in self._iter_outputs(images)]
+        ).transpose(0, 2, 3, 1)
+        return recon[..., 0] if recon.shape[-1] == 1 else recon
 
     def score_samples(self, X) -> np.ndarray:
         """Minus the mean of each image's anomaly map (higher = more normal).

@@ -30,7 +30,7 @@ import numpy as np
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
-__all__ = ["image_auroc", "pixel_auroc", "per_image_pixel_auroc", "aupro"]
+__all__ = ["image_auroc", "pixel_auroc", "per_image_pixel_auroc", "aupro", "pixel_report"]
 
 #: Pixels per block when streaming through the maps (a block holds whole images).
 _BLOCK_PIXELS = 1 << 22
@@ -472,3 +472,65 @@ def aupro(masks, maps, fpr_limit: float = 0.3) -> float:
     at_limit = hi + (lo - hi) * width / n_tied
     area += width * (hi + at_limit) / 2.0
     return float(area / (n_regions * n_neg) / fpr_limit)
+
+
+def pixel_report(masks, maps, *, groups=None, normal_group: str = "good", fpr_limit: float = 0.3) -> dict:
+    """All the pixel and image metrics of a test set, overall and per defect type.
+
+    Parameters
+    ----------
+    masks : array-like of bool of shape (n, H, W)
+        Ground truth, True on defective pixels.
+    maps : array-like of shape (n, H, W)
+        Anomaly maps, higher = more anomalous.
+    groups : array-like of str of shape (n,) or None, default=None
+        Defect type of each image, ``normal_group`` for the normal ones (the
+        ``defect_types`` of :mod:`skvqad.datasets`' loaders). A defect type is
+        evaluated on its images together with all the normal ones.
+    normal_group : str, default="good"
+        The group name of the normal images.
+    fpr_limit : float, default=0.3
+        Integration limit of :func:`aupro`.
+
+    Returns
+    -------
+    dict
+        ``{"all": {...}, "<defect type>": {...}, ...}``; each entry holds
+        ``n_images``, ``pixel_auroc`` (pooled), ``per_image_pixel_auroc``,
+        ``aupro`` and ``image_auroc`` (images scored by the mean of their
+        map, an image being anomalous when its mask has a defective pixel,
+        or when it is not in ``normal_group``). A metric that is undefined
+        for an entry (e.g. no defective pixel) is None.
+    """
+    masks, maps = _check_masks_maps(masks, maps)
+    masks = masks.astype(bool, copy=False)
+    n = len(maps)
+    if groups is None:
+        groups = np.full(n, "all", dtype=object)
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups has shape {groups.shape} but there are {n} maps.")
+    anomalous = (groups != normal_group) | masks.reshape(n, -1).any(axis=1)
+    scores = maps.reshape(n, -1).mean(axis=1)
+
+    def entry(select: np.ndarray) -> dict:
+        def safe(fn, *args):
+            try:
+                return float(fn(*args))
+            except ValueError:
+                return None
+
+        return {
+            "n_images": int(select.sum()),
+            "pixel_auroc": safe(pixel_auroc, masks[select], maps[select]),
+            "per_image_pixel_auroc": safe(per_image_pixel_auroc, masks[select], maps[select]),
+            "aupro": safe(aupro, masks[select], maps[select], fpr_limit),
+            "image_auroc": safe(image_auroc, anomalous[select], scores[select]),
+        }
+
+    report = {"all": entry(np.ones(n, dtype=bool))}
+    normal = groups == normal_group
+    for group in sorted(set(groups.tolist()) - {normal_group}):
+        if group != "all":
+            report[str(group)] = entry(normal | (groups == group))
+    return report

@@ -51,6 +51,20 @@ def test_api_conventions(fitted, stripes):
     np.testing.assert_allclose(-maps.astype(np.float64).mean(axis=(1, 2)), scores[:5], rtol=1e-5)
 
 
+def test_reconstruct_matches_the_ssim_map(fitted, stripes, tiny_params):
+    from skvqad.maps import ssim
+    import torch as _torch
+
+    recon = fitted.reconstruct(stripes[:5])
+    assert recon.shape == (5, 16, 16) and recon.dtype == np.float32
+    assert recon.min() >= 0 and recon.max() <= 1
+    sm = 1 - ssim(_torch.from_numpy(stripes[:5, None]), _torch.from_numpy(recon[:, None]))[:, 0]
+    np.testing.assert_allclose(fitted.set_params(score_map="ssim").anomaly_map(stripes[:5]), sm.numpy(),
+                               atol=1e-5)
+    color = VQVAEAnomalyDetector(**tiny_params).fit(np.repeat(stripes[..., None], 3, -1))
+    assert color.reconstruct(np.repeat(stripes[:2, ..., None], 3, -1)).shape == (2, 16, 16, 3)
+
+
 def test_fitted_attributes(fitted):
     assert fitted.image_shape_ == (16, 16, 1)
     assert fitted.n_features_in_ == 256

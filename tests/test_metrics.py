@@ -315,3 +315,22 @@ def test_metrics_import_neither_torch_nor_matplotlib():
         "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'matplotlib'))"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pixel_report_overall_and_per_group():
+    from skvqad.metrics import pixel_report
+
+    rng = np.random.default_rng(7)
+    masks = np.zeros((6, 8, 8), dtype=bool)
+    masks[2, 2:5, 2:5] = masks[3, 0:2, 0:3] = masks[4, 5:8, 5:8] = masks[5, 1:3, 4:7] = True
+    maps = rng.random((6, 8, 8)) + 0.8 * masks
+    groups = np.array(["good", "good", "crack", "crack", "hole", "hole"])
+    report = pixel_report(masks, maps, groups=groups)
+    assert set(report) == {"all", "crack", "hole"}
+    assert report["all"]["pixel_auroc"] == pytest.approx(roc_auc_score(masks.ravel(), maps.ravel()))
+    sel = np.array([1, 1, 1, 1, 0, 0], dtype=bool)
+    assert report["crack"]["n_images"] == 4
+    assert report["crack"]["aupro"] == pytest.approx(aupro(masks[sel], maps[sel]))
+    assert report["hole"]["image_auroc"] == pytest.approx(
+        roc_auc_score([0, 0, 1, 1], maps[[0, 1, 4, 5]].mean(axis=(1, 2))))
+    assert pixel_report(masks[:2], maps[:2])["all"]["pixel_auroc"] is None

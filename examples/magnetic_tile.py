@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
-import skorch
-import torch
 
-import skvqad
 from skvqad import VQVAEAnomalyDetector
 from skvqad.datasets import load_folder_with_masks
 from skvqad.metrics import pixel_auroc, pixel_report
 from skvqad.plotting import plot_anomaly_maps, threshold_from_normal
+from skvqad.utils import environment
 
 DEFECTS = ("MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven")
 
@@ -101,12 +97,8 @@ def main(argv=None):
         a, b = reports["ssim"][group], reports["ssim+am"][group]
         lines.append(f"| {group} | {b['n_images']} | {fmt(a['pixel_auroc'])} | {fmt(b['pixel_auroc'])} | "
                      f"{fmt(b['aupro'])} | {fmt(b['per_image_pixel_auroc'])} | {fmt(b['image_auroc'])} |")
-    device = str(detector.net_.device)
-    device_name = torch.cuda.get_device_name() if device.startswith("cuda") else (
-        f"CPU, {torch.get_num_threads()} threads")
-    versions = {"skvqad": skvqad.__version__, "torch": torch.__version__,
-                "skorch": skorch.__version__, "sklearn": sklearn.__version__,
-                "python": platform.python_version()}
+    env = environment(detector.net_.device)
+    device_name, versions = env["device"], env["versions"]
     footer = (f"Training {fit_seconds:.0f} s, SSIM+AM maps "
               f"{reports['ssim+am']['maps_per_second']:.0f} images/s on {device_name}; "
               f"codes used in the last epoch: {detector.history_[-1, 'codes_used']} of "

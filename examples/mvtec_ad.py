@@ -18,20 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
-import skorch
-import torch
 
-import skvqad
 from skvqad import VQVAEAnomalyDetector
 from skvqad.datasets import load_mvtec_ad
 from skvqad.metrics import pixel_auroc, pixel_report
 from skvqad.plotting import plot_anomaly_maps, threshold_from_normal
+from skvqad.utils import environment
 
 #: Table I: AE SSIM, VEVAE, FCDD, VQ-VAE SSIM, VQ-VAE SSIM+AM (pixel AUROC).
 PAPER = {
@@ -101,12 +97,8 @@ def main(argv=None):
                                     titles=list(groups[chosen]))
             fig.savefig(out / f"{category}_{name}.png", dpi=80)
 
-    device = str(detector.net_.device)
-    device_name = torch.cuda.get_device_name() if device.startswith("cuda") else (
-        f"CPU, {torch.get_num_threads()} threads")
-    versions = {"skvqad": skvqad.__version__, "torch": torch.__version__,
-                "skorch": skorch.__version__, "sklearn": sklearn.__version__,
-                "python": platform.python_version()}
+    env = environment(detector.net_.device)
+    device_name, versions = env["device"], env["versions"]
     table = ["| category | VQ-VAE SSIM (paper) | VQ-VAE SSIM+AM (paper) | SSIM (ours) | SSIM+AM (ours) "
              "| AUPRO SSIM+AM | image AUROC SSIM+AM |", "|---|---|---|---|---|---|---|", *rows]
     footer = f"{device_name}; " + ", ".join(f"{k} {v}" for k, v in versions.items())

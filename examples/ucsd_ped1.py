@@ -17,20 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
-import skorch
-import torch
 
-import skvqad
 from skvqad import VQVAEAnomalyDetector
 from skvqad.datasets import load_ucsd_ped
 from skvqad.metrics import pixel_report
 from skvqad.plotting import plot_anomaly_maps, threshold_from_normal
+from skvqad.utils import environment
 
 #: Table II: VAE L2, VEVAE, VQ-VAE SSIM, VQ-VAE SSIM+AM (pixel AUROC).
 PAPER = {"VAE L2": 0.86, "VEVAE": 0.92, "VQ-VAE SSIM": 0.95, "VQ-VAE SSIM+AM": 0.95}
@@ -71,12 +67,8 @@ def main(argv=None):
         maps[score_map] = detector.set_params(score_map=score_map).anomaly_map(X_test)
         reports[score_map] = pixel_report(masks, maps[score_map])["all"]
 
-    device = str(detector.net_.device)
-    device_name = torch.cuda.get_device_name() if device.startswith("cuda") else (
-        f"CPU, {torch.get_num_threads()} threads")
-    versions = {"skvqad": skvqad.__version__, "torch": torch.__version__,
-                "skorch": skorch.__version__, "sklearn": sklearn.__version__,
-                "python": platform.python_version()}
+    env = environment(detector.net_.device)
+    device_name, versions = env["device"], env["versions"]
     table = ["| | VAE L2 (paper) | VEVAE (paper) | VQ-VAE SSIM (paper) | VQ-VAE SSIM+AM (paper) "
              "| SSIM (ours) | SSIM+AM (ours) | AUPRO SSIM+AM (ours) |", "|---|---|---|---|---|---|---|---|",
              "| pixel AUROC | " + " | ".join(f"{v:.2f}" for v in PAPER.values()) + " | "

@@ -22,20 +22,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
-import skorch
 import torch
 
-import skvqad
 from skvqad import VQVAEAnomalyDetector
 from skvqad.maps import alignment_map, anomaly_map
 from skvqad.model import VQVAE, VQVAELoss, reconstruction
+from skvqad.utils import environment
 
 
 def sync(device):
@@ -156,14 +153,12 @@ def main(argv=None):
     summary = {k: statistics.median(r[k] for r in runs) for k in runs[0] if runs[0][k] is not None}
     summary["train_ratio"] = summary["estimator_train_ips"] / summary["plain_train_ips"]
     summary["score_ratio"] = summary["estimator_score_ips"] / summary["plain_score_ips"]
-    device_name = (torch.cuda.get_device_name() if args.device.startswith("cuda")
-                   else f"CPU, {torch.get_num_threads()} threads")
+    env = environment(args.device)
+    device_name = env["device"]
     result = dict(
         command="python benchmarks/bench_train.py " + " ".join(argv or __import__("sys").argv[1:]),
         device=device_name, config=cfg, runs=runs, summary=summary,
-        versions=dict(skvqad=skvqad.__version__, torch=torch.__version__,
-                      skorch=skorch.__version__, sklearn=sklearn.__version__,
-                      python=platform.python_version()),
+        versions=env["versions"],
     )
     table = [
         "| | plain loop | estimator | ratio |", "|---|---|---|---|",

@@ -27,18 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
-import sklearn
-import skorch
-import torch
 from sklearn.metrics import roc_auc_score
 
-import skvqad
 from skvqad import VQVAEAnomalyDetector
 from skvqad.datasets import fetch_cifar10, load_image_folder
+from skvqad.utils import environment
 
 #: Table III of the paper: AE L2, DSVDD, VQ-VAE SSIM, VQ-VAE SSIM+AM.
 PAPER = {
@@ -138,12 +134,8 @@ def main(argv=None):
         np.mean([PAPER[r["class"]][i] for r in rows]) for i in range(4))
     lines.append("| **mean** | " + " | ".join(f"{v:.2f}" for v in paper_mean) + " | "
                  + " | ".join(f"**{means[k]:.3f}**" for k in SCORE_MAPS) + " |")
-    device = detector.net_.device
-    device_name = torch.cuda.get_device_name() if device.startswith("cuda") else (
-        f"CPU, {torch.get_num_threads()} threads")
-    versions = {"skvqad": skvqad.__version__, "torch": torch.__version__,
-                "skorch": skorch.__version__, "sklearn": sklearn.__version__,
-                "python": platform.python_version()}
+    env = environment(detector.net_.device)
+    device_name, versions = env["device"], env["versions"]
     lines += ["", f"{seconds:.0f} s in all on {device_name}; "
               + ", ".join(f"{k} {v}" for k, v in versions.items())]
     print("\n" + "\n".join(lines))

@@ -15,19 +15,15 @@ changes no weights. Runs in a few minutes on 2 CPU cores::
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
-import sklearn
-import skorch
-import torch
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-import skvqad
 from skvqad import VQVAEAnomalyDetector
+from skvqad.utils import environment
 
 SCORE_MAPS = ("ssim", "am", "ssim+am")
 
@@ -78,18 +74,15 @@ def main(argv=None):
         print(f"| {row['digit']} | " + " | ".join(f"{row[k]:.3f}" for k in SCORE_MAPS) + " |")
     means = {k: float(np.mean([r[k] for r in rows])) for k in SCORE_MAPS}
     print("| mean | " + " | ".join(f"{means[k]:.3f}" for k in SCORE_MAPS) + " |")
-    device = detector.net_.device
-    print(f"\n{seconds:.0f} s on {device} ({torch.get_num_threads()} threads); skvqad "
-          f"{skvqad.__version__}, torch {torch.__version__}, skorch {skorch.__version__}, "
-          f"scikit-learn {sklearn.__version__}")
+    env = environment(detector.net_.device)
+    print(f"\n{seconds:.0f} s on {env['device']}; "
+          + ", ".join(f"{k} {v}" for k, v in env["versions"].items()))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "mean": means, "seconds": seconds, "device": device,
+            json.dump({"rows": rows, "mean": means, "seconds": seconds, "device": env["device"],
                        "params": {k: v for k, v in detector.get_params().items()
                                   if isinstance(v, (int, float, str, type(None)))},
-                       "versions": {"skvqad": skvqad.__version__, "torch": torch.__version__,
-                                    "skorch": skorch.__version__, "sklearn": sklearn.__version__,
-                                    "python": platform.python_version()}}, f, indent=2)
+                       "versions": env["versions"]}, f, indent=2)
 
 
 if __name__ == "__main__":

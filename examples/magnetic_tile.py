@@ -1,5 +1,5 @@
 """Defect segmentation on the Magnetic Tile Defect set
-==================================================
+===================================================
 
 Pixel-level anomaly detection on real grayscale photos of magnetic tiles
 (Huang et al., 2018/2020), with a fixed, stated split since the set has none:

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One device run for a session that is lent a GPU (see the device tool's README).
+# Prepare here (both folders are git-ignored):
+#   mkdir -p .whl .data
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl skorch==1.4.0 tabulate
+#   cp ../shared/data/cifar10-jpg.tar.gz ../shared/data/mtd.tar.gz .data/
+# Then: run(command="bash benchmarks/gpu_session.sh", carry=[".whl", ".data"], timeout_s=540)
+# TINY=1 bash benchmarks/gpu_session.sh runs every step with tiny settings on the CPU.
+# Everything lands in one $OUT/results.tgz (the device returns at most 8 files),
+# re-packed after each step so a time-out still returns the finished steps.
+set -uo pipefail
+OUT="${OUT:-gpu_out}"; RES=/tmp/skvqad-gpu-results; mkdir -p "$OUT" "$RES/mtd"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+fi
+export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
+DATA=/tmp/skvqad-data; mkdir -p "$DATA"
+for f in .data/*.tar.gz; do [ -e "$f" ] && tar -xzf "$f" -C "$DATA"; done
+if [ "${TINY:-0}" = 1 ]; then DEV=cpu; SMALL=--small; MAPS_N=4; EPOCHS="--max-epochs 1"; CLASSES="--classes airplane --quick"
+else DEV=cuda; SMALL=; MAPS_N=1000; EPOCHS=; CLASSES=; fi
+step() {
+  echo "== $*" | tee -a "$RES/log.txt"
+  start=$(date +%s)
+  "$@" 2>&1 | tail -40 | tee -a "$RES/log.txt"
+  echo "   $(( $(date +%s) - start )) s" | tee -a "$RES/log.txt"
+  tar -czf "$OUT/results.tgz" -C "$RES" .
+}
+step python3 benchmarks/gpu_checks.py --device "$DEV" --out "$RES/gpu_checks.json"
+step python3 benchmarks/bench_train.py --device "$DEV" $SMALL --out "$RES/bench_train_gpu.json"
+step python3 benchmarks/bench_maps.py --device "$DEV" --n-images "$MAPS_N" --out "$RES/bench_maps_gpu.json"
+[ -d "$DATA/cifar10-jpg" ] && step python3 examples/cifar10_one_vs_rest.py --data-dir "$DATA/cifar10-jpg" \
+  --device "$DEV" $EPOCHS $CLASSES --json "$RES/cifar10.json"
+[ -d "$DATA/mtd" ] && step python3 examples/magnetic_tile.py --root "$DATA/mtd" --device "$DEV" $EPOCHS \
+  --out "$RES/mtd"
+ls -R "$RES"

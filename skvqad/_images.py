@@ -15,7 +15,23 @@ __all__ = ["DataRangeWarning", "check_images", "image_shape_of", "to_unit_images
 
 
 class DataRangeWarning(UserWarning):
-    """Float input had values outside ``[0, 1]`` and was clipped."""
+    """Float input had values outside ``[0, 1]`` and was clipped.
+
+    Examples
+    --------
+    Turn the warning into an error to reject out-of-range images:
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skvqad import DataRangeWarning, VQVAEAnomalyDetector
+    >>> X = np.full((16, 8, 8), 255.0)  # 8-bit intensities stored as float
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", DataRangeWarning)
+    ...     VQVAEAnomalyDetector(device="cpu").fit(X)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    skvqad._images.DataRangeWarning: 1024 of 1024 values of X lie outside [0, 1] ...
+    """
 
 
 #: Integer image types that are scaled to [0, 1] by their maximum value.
@@ -28,6 +44,30 @@ def image_shape_of(X: np.ndarray, image_shape) -> tuple[int, int, int]:
     ``X`` is 2-D (flat rows), 3-D ``(n, H, W)`` or 4-D ``(n, H, W, C)``.
     Flat rows are reshaped to ``image_shape`` when it is given, else each row
     is taken as one image of 1 x d pixels.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), (n, H, W) or (n, H, W, C)
+        Validated images.
+    image_shape : tuple of int or None
+        ``(H, W)`` or ``(H, W, C)``; needed to reshape flat rows, checked
+        against ``X`` otherwise.
+
+    Returns
+    -------
+    tuple of int
+        ``(H, W, C)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad._images import image_shape_of
+    >>> image_shape_of(np.zeros((5, 8, 6)), None)
+    (8, 6, 1)
+    >>> image_shape_of(np.zeros((5, 48)), (8, 6))
+    (8, 6, 1)
+    >>> image_shape_of(np.zeros((5, 48)), None)  # tabular rows
+    (1, 48, 1)
     """
     if X.ndim == 2:
         n_features = X.shape[1]
@@ -86,6 +126,13 @@ def check_images(X, *, image_shape=None, estimator=None) -> tuple[np.ndarray, tu
         The validated array (possibly ``X`` itself: do not modify it).
     shape : tuple (H, W, C)
         Shape of one image.
+
+    Examples
+    --------
+    >>> from skvqad._images import check_images
+    >>> X, shape = check_images([[[0, 1, 2], [3, 4, 5]]])
+    >>> X.shape, shape
+    ((1, 2, 3), (2, 3, 1))
     """
     X = check_array(
         X,
@@ -107,6 +154,28 @@ def to_unit_images(X: np.ndarray, shape: tuple, feature_range=None) -> np.ndarra
     :class:`DataRangeWarning`. With ``feature_range=(low, high)`` (per-feature
     arrays, for tabular 2-D input), ``X`` is min-max scaled to [0, 1] instead
     and clipped without a warning.
+
+    Parameters
+    ----------
+    X : ndarray
+        Images validated by :func:`check_images` (not modified).
+    shape : tuple of int
+        ``(H, W, C)`` of one image.
+    feature_range : tuple of ndarray or None, default=None
+        Per-feature ``(low, high)`` for min-max scaling.
+
+    Returns
+    -------
+    ndarray of shape (n, C, H, W), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad._images import to_unit_images
+    >>> X = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+    >>> to_unit_images(X, (2, 2, 1))
+    array([[[[0. , 1. ],
+             [0.2, 0.4]]]], dtype=float32)
     """
     if feature_range is not None:
         low, high = feature_range

@@ -324,6 +324,16 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     -------
     data_home : pathlib.Path
         The folder, which exists.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skvqad.datasets import get_data_home
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     home = get_data_home(Path(tmp) / "skvqad_data")
+    ...     print(home.name, home.is_dir())
+    skvqad_data True
     """
     if data_home is None:
         data_home = os.environ.get("SKVQAD_DATA") or Path("~") / "skvqad_data"
@@ -447,9 +457,20 @@ def fetch_cifar10(data_home: str | os.PathLike | None = None, download: bool = T
 
     Examples
     --------
-    One-class setting: train on the cats, test on all classes.
+    With ``download=False``, a data home without the archive raises:
 
+    >>> import tempfile
     >>> from skvqad.datasets import fetch_cifar10
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     try:
+    ...         fetch_cifar10(data_home=tmp, download=False)
+    ...     except OSError:
+    ...         print("not cached")
+    not cached
+
+    One-class setting: train on the cats, test on all classes (downloads
+    163 MB the first time).
+
     >>> cifar = fetch_cifar10()  # doctest: +SKIP
     >>> cat = cifar.target_names.index("cat")  # doctest: +SKIP
     >>> X_train = cifar.X_train[cifar.y_train == cat]  # doctest: +SKIP
@@ -540,10 +561,19 @@ def load_image_folder(
 
     Examples
     --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from PIL import Image
     >>> from skvqad.datasets import load_image_folder
-    >>> train = load_image_folder("cifar10-jpg", split="train")  # doctest: +SKIP
-    >>> train.images.shape  # doctest: +SKIP
-    (50000, 32, 32, 3)
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     for name in ["train/cat/0.png", "train/cat/1.png", "train/dog/0.png"]:
+    ...         Path(root, name).parent.mkdir(parents=True, exist_ok=True)
+    ...         Image.new("L", (6, 4)).save(Path(root, name))  # 6 wide, 4 high
+    ...     train = load_image_folder(root, split="train")
+    >>> train.images.shape, train.images.dtype
+    ((3, 4, 6), dtype('uint8'))
+    >>> train.target, train.target_names
+    (array([0, 0, 1]), ['cat', 'dog'])
     """
     size = _check_image_size(image_size)
     _check_color_mode(color_mode)
@@ -659,6 +689,30 @@ def load_mvtec_ad(
         A folder of the layout is missing, or a defective image has no mask.
     ValueError
         A mask has no image, or a mask's size differs from its image's.
+
+    Examples
+    --------
+    A category with one training image, one good and one defective test
+    image, and the mask of the defect:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from PIL import Image
+    >>> from skvqad.datasets import load_mvtec_ad
+    >>> files = {"train/good/000.png": 0, "test/good/000.png": 0,
+    ...          "test/crack/000.png": 0, "ground_truth/crack/000_mask.png": 255}
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     for name, value in files.items():
+    ...         path = Path(root, "bottle", name)
+    ...         path.parent.mkdir(parents=True, exist_ok=True)
+    ...         Image.new("L", (8, 8), value).save(path)
+    ...     data = load_mvtec_ad(root, "bottle", image_size=4)
+    >>> data.X_train.shape, data.X_test.shape
+    ((1, 4, 4), (2, 4, 4))
+    >>> data.defect_types, data.anomalous
+    (array(['crack', 'good'], dtype='<U5'), array([ True, False]))
+    >>> data.masks.sum(axis=(1, 2))
+    array([16,  0])
     """
     size = _check_image_size(image_size)
     _check_color_mode(color_mode)
@@ -826,6 +880,27 @@ def load_ucsd_ped(
     ValueError
         A test sequence has neither masks nor frame ranges, or a mask has no
         frame.
+
+    Examples
+    --------
+    One training frame and a test sequence of two frames whose second is
+    labelled anomalous by ``UCSDped1.m``:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from PIL import Image
+    >>> from skvqad.datasets import load_ucsd_ped
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     ped1 = Path(root, "UCSDped1")
+    ...     for name in ["Train/Train001/001.tif", "Test/Test001/001.tif", "Test/Test001/002.tif"]:
+    ...         (ped1 / name).parent.mkdir(parents=True, exist_ok=True)
+    ...         Image.new("L", (12, 8)).save(ped1 / name)
+    ...     _ = (ped1 / "UCSDped1.m").write_text("TestDataset.gt_frame{1} = [2:2];")
+    ...     data = load_ucsd_ped(root, image_size=(4, 6))
+    >>> data.X_train.shape, data.X_test.shape
+    ((1, 4, 6), (2, 4, 6))
+    >>> data.anomalous, data.has_mask
+    (array([False,  True]), array([False, False]))
     """
     if not isinstance(subset, str) or subset.lower() not in _UCSD_SUBSETS:
         raise ValueError(f"subset must be 'ped1' or 'ped2'; got {subset!r}.")
@@ -999,7 +1074,27 @@ def load_folder_with_masks(
 
     Examples
     --------
+    A normal image, and a defective one with its mask ``b.png`` beside it:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from PIL import Image
     >>> from skvqad.datasets import load_folder_with_masks
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     good, bad = Path(root, "good"), Path(root, "bad")
+    ...     good.mkdir()
+    ...     bad.mkdir()
+    ...     Image.new("L", (8, 8)).save(good / "a.jpg")
+    ...     Image.new("L", (8, 8)).save(bad / "b.jpg")
+    ...     Image.new("L", (8, 8), 255).save(bad / "b.png")
+    ...     data = load_folder_with_masks(good, bad, image_size=None)
+    >>> data.images.shape, data.anomalous, data.defect_types
+    ((2, 8, 8), array([False,  True]), array(['good', 'bad'], dtype='<U4'))
+    >>> data.masks.sum(axis=(1, 2))
+    array([ 0, 64])
+
+    The Magnetic Tile Defect set:
+
     >>> mtd = load_folder_with_masks(  # doctest: +SKIP
     ...     "mtd/MT_Free/Imgs",
     ...     [f"mtd/MT_{d}/Imgs" for d in ["Blowhole", "Break", "Crack", "Fray", "Uneven"]],

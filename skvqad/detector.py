@@ -243,14 +243,15 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     --------
     >>> import numpy as np
     >>> from skvqad import VQVAEAnomalyDetector
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.uniform(0.4, 0.6, size=(32, 8, 8)).astype(np.float32)
+    >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
     >>> detector = VQVAEAnomalyDetector(
     ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
-    ...     max_epochs=2, random_state=0,
+    ...     max_epochs=1, random_state=0, device="cpu",
     ... ).fit(X)
     >>> detector.score_samples(X).shape
-    (32,)
+    (16,)
+    >>> detector.predict(X[:4]).shape
+    (4,)
     >>> detector.anomaly_map(X[:2]).shape
     (2, 8, 8)
     """
@@ -349,6 +350,24 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         self : VQVAEAnomalyDetector
             The fitted detector.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+        >>> detector = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, random_state=0, device="cpu",
+        ... ).fit(X)
+        >>> detector.image_shape_, detector.n_downsampling_, len(detector.history_)
+        ((8, 8, 1), 2, 1)
+
+        With labels, only the images with ``y == 1`` are used for training:
+
+        >>> y = np.where(np.arange(16) < 12, 1, -1)
+        >>> detector.fit(X, y).n_features_in_
+        64
         """
         self._check_post_processing_params()
         X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
@@ -515,6 +534,24 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         maps : ndarray of shape (n, H, W), float32
             The map selected by ``score_map``, at the input resolution.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+        >>> detector = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, random_state=0, device="cpu",
+        ... ).fit(X)
+        >>> maps = detector.anomaly_map(X[:2])
+        >>> maps.shape, maps.dtype, bool(maps.min() >= 0)
+        ((2, 8, 8), dtype('float32'), True)
+
+        Each image's score is minus the mean of its map:
+
+        >>> bool(np.allclose(-maps.mean(axis=(1, 2)), detector.score_samples(X[:2])))
+        True
         """
         images = self._validate_for_predict(X)
         return np.concatenate([m.cpu().numpy() for m in self._iter_maps(images)])
@@ -531,6 +568,19 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         images : ndarray of shape (n, H, W) or (n, H, W, C), float32 in [0, 1]
             ``(n, H, W)`` for one-channel images, whatever the input layout.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+        >>> detector = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, random_state=0, device="cpu",
+        ... ).fit(X)
+        >>> recon = detector.reconstruct(X[:2])
+        >>> recon.shape, recon.dtype, bool(recon.min() >= 0 and recon.max() <= 1)
+        ((2, 8, 8), dtype('float32'), True)
         """
         images = self._validate_for_predict(X)
         recon = np.concatenate(
@@ -549,6 +599,19 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+        >>> detector = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, random_state=0, device="cpu",
+        ... ).fit(X)
+        >>> scores = detector.score_samples(X)
+        >>> scores.shape, scores.dtype, bool(scores.max() <= 0)
+        ((16,), dtype('float64'), True)
         """
         return self._score_images(self._validate_for_predict(X))
 
@@ -563,6 +626,25 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+        >>> detector = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, random_state=0, device="cpu",
+        ... ).fit(X)
+        >>> decision = detector.decision_function(X)
+        >>> bool(np.allclose(decision, detector.score_samples(X) - detector.offset_))
+        True
+
+        With ``contamination="auto"``, 1 % of the training images (here the
+        lowest scoring one) fall below ``offset_``:
+
+        >>> int((decision < 0).sum())
+        1
         """
         return self.score_samples(X) - self.offset_
 
@@ -577,6 +659,19 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n,), int
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+        >>> detector = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, contamination=0.25, random_state=0, device="cpu",
+        ... ).fit(X)
+        >>> labels = detector.predict(X)
+        >>> labels.shape, int((labels == -1).sum())
+        ((16,), 4)
         """
         decision = self.decision_function(X)
         labels = np.ones(decision.shape[0], dtype=int)
@@ -593,6 +688,23 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ----------
         path : str or path-like
             Destination file; written to a temporary file, then renamed.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+        >>> detector = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, random_state=0, device="cpu",
+        ... ).fit(X)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Path(tmp) / "detector.skvqad"
+        ...     detector.save(path)
+        ...     print(path.is_file())
+        True
         """
         from .persistence import save_detector
 
@@ -614,6 +726,25 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         VQVAEAnomalyDetector
             The fitted detector.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+        >>> detector = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, random_state=0, device="cpu",
+        ... ).fit(X)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     detector.save(Path(tmp) / "detector.skvqad")
+        ...     loaded = VQVAEAnomalyDetector.load(Path(tmp) / "detector.skvqad")
+        >>> bool(np.allclose(loaded.score_samples(X), detector.score_samples(X)))
+        True
+        >>> loaded.offset_ == detector.offset_
+        True
         """
         from .persistence import load_detector
 

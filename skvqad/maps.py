@@ -35,7 +35,28 @@ CHANNEL_REDUCTIONS = ("mean", "max")
 def gaussian_window(
     size: int, sigma: float = 1.5, *, device=None, dtype=torch.float32
 ) -> torch.Tensor:
-    """Normalised 1-D Gaussian window of odd length ``size``."""
+    """Normalised 1-D Gaussian window of odd length ``size``.
+
+    Parameters
+    ----------
+    size : int
+        Length of the window (odd).
+    sigma : float, default=1.5
+        Standard deviation, in samples.
+    device, dtype : torch device and dtype
+        Of the returned tensor.
+
+    Returns
+    -------
+    torch.Tensor of shape (size,)
+        Weights that sum to 1, largest at the centre.
+
+    Examples
+    --------
+    >>> from skvqad.maps import gaussian_window
+    >>> gaussian_window(5).round(decimals=4)
+    tensor([0.1201, 0.2339, 0.2921, 0.2339, 0.1201])
+    """
     radius = (size - 1) / 2
     coords = torch.arange(size, device=device, dtype=dtype) - radius
     window = torch.exp(-0.5 * (coords / sigma) ** 2)
@@ -84,6 +105,17 @@ def ssim(
         SSIM of the patch around each pixel of each channel, in ``[-1, 1]``.
         Means, variances and the covariance are Gaussian-weighted (population,
         not sample, statistics), as in Wang et al. (2004).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.maps import ssim
+    >>> x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    >>> s = ssim(x, x)
+    >>> s.shape, bool(torch.allclose(s, torch.ones_like(s)))
+    (torch.Size([2, 3, 8, 8]), True)
+    >>> bool(ssim(x, 1 - x).mean() < 0)  # the negative image: anti-correlated
+    True
     """
     x = x.float()
     y = y.float()
@@ -113,6 +145,16 @@ def alignment_map(z_e: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     torch.Tensor of shape (n, h, w)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.maps import alignment_map
+    >>> z_e = torch.zeros(1, 4, 2, 2)
+    >>> e = torch.full((1, 4, 2, 2), 0.5)  # 4 dimensions, each 0.5 away
+    >>> alignment_map(z_e, e)
+    tensor([[[1., 1.],
+             [1., 1.]]])
     """
     return (z_e.float() - e.float()).pow(2).sum(dim=1)
 
@@ -132,6 +174,19 @@ def grey_dilation(maps: torch.Tensor, radius: int) -> torch.Tensor:
     Returns
     -------
     torch.Tensor of shape (n, H, W)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.maps import grey_dilation
+    >>> maps = torch.zeros(1, 5, 5)
+    >>> maps[0, 2, 2] = 1.0
+    >>> grey_dilation(maps, 1)
+    tensor([[[0., 0., 0., 0., 0.],
+             [0., 1., 1., 1., 0.],
+             [0., 1., 1., 1., 0.],
+             [0., 1., 1., 1., 0.],
+             [0., 0., 0., 0., 0.]]])
     """
     if radius == 0:
         return maps
@@ -184,6 +239,22 @@ def anomaly_map(
     Returns
     -------
     torch.Tensor of shape (n, H, W), float32
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.maps import anomaly_map
+    >>> x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    >>> am = torch.ones(2, 2, 2)  # alignment maps on the 2 x 2 latent grid
+    >>> anomaly_map(x, x, am, factor=4).shape
+    torch.Size([2, 8, 8])
+
+    A perfect reconstruction has an SSIM of 1, hence a zero SSIM+AM map:
+
+    >>> bool(anomaly_map(x, x, am, factor=4).abs().max() < 1e-6)
+    True
+    >>> anomaly_map(x, None, am, factor=4, score="am").unique()
+    tensor([1.])
     """
     if score not in SCORES:
         raise ValueError(f"score must be one of {SCORES}, got {score!r}.")

@@ -33,6 +33,17 @@ class VQVAEOutput(NamedTuple):
         straight-through trick applied: gradients reach the codebook).
     indices : torch.Tensor of shape (n, h, w)
         Index of the selected codebook vector.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.model import VQVAE
+    >>> model = VQVAE(hidden_channels=8, embedding_dim=4, n_embeddings=8, n_residual_layers=1)
+    >>> out = model(torch.rand(2, 1, 8, 8))
+    >>> out._fields
+    ('logits', 'z_e', 'e', 'indices')
+    >>> out.e.shape == out.z_e.shape, out.indices.dtype
+    (True, torch.int64)
     """
 
     logits: torch.Tensor
@@ -42,7 +53,33 @@ class VQVAEOutput(NamedTuple):
 
 
 class VQVAELossTerms(NamedTuple):
-    """The terms of eq. 4, each averaged over its elements."""
+    """The terms of eq. 4, each averaged over its elements.
+
+    What :class:`VQVAELoss` returns.
+
+    Attributes
+    ----------
+    loss : torch.Tensor of shape ()
+        ``nll + alignment + beta * commitment``.
+    nll : torch.Tensor of shape ()
+        Continuous-Bernoulli negative log-likelihood of the pixels.
+    alignment : torch.Tensor of shape ()
+        ``||sg[z_e] - e||^2``.
+    commitment : torch.Tensor of shape ()
+        ``||z_e - sg[e]||^2``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.model import VQVAE, VQVAELoss
+    >>> model = VQVAE(hidden_channels=8, embedding_dim=4, n_embeddings=8, n_residual_layers=1)
+    >>> x = torch.rand(2, 1, 8, 8)
+    >>> terms = VQVAELoss()(model(x), x)
+    >>> terms._fields
+    ('loss', 'nll', 'alignment', 'commitment')
+    >>> terms.loss.shape
+    torch.Size([])
+    """
 
     loss: torch.Tensor
     nll: torch.Tensor
@@ -95,6 +132,15 @@ class VQVAE(nn.Module):
     (each but the last followed by ReLU and BatchNorm), the last one giving
     one logit per pixel and channel. The codebook is initialised uniformly
     in ``[-1/M, 1/M]`` as in van den Oord et al. (2017).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.model import VQVAE
+    >>> model = VQVAE(hidden_channels=8, embedding_dim=4, n_embeddings=8, n_residual_layers=1)
+    >>> out = model(torch.rand(2, 1, 8, 8))
+    >>> out.logits.shape, out.z_e.shape, out.indices.shape
+    (torch.Size([2, 1, 8, 8]), torch.Size([2, 4, 2, 2]), torch.Size([2, 2, 2]))
     """
 
     def __init__(
@@ -143,7 +189,33 @@ class VQVAE(nn.Module):
     def quantize(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Nearest codebook vector of each latent position (eq. 2).
 
-        Returns the selected vectors, shaped like ``z_e``, and their indices.
+        Parameters
+        ----------
+        z_e : torch.Tensor of shape (n, D, h, w)
+            Encoder output.
+
+        Returns
+        -------
+        e : torch.Tensor of shape (n, D, h, w)
+            The selected codebook vectors, shaped like ``z_e``.
+        indices : torch.Tensor of shape (n, h, w)
+            Their indices in the codebook.
+
+        Examples
+        --------
+        A codebook vector is its own nearest neighbour:
+
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> model = VQVAE(hidden_channels=8, embedding_dim=4, n_embeddings=8, n_residual_layers=1)
+        >>> codes = model.codebook.weight.detach()
+        >>> z_e = codes[[3, 5, 0, 7]].T.reshape(1, 4, 2, 2)
+        >>> e, indices = model.quantize(z_e)
+        >>> indices
+        tensor([[[3, 5],
+                 [0, 7]]])
+        >>> torch.equal(e, z_e)
+        True
         """
         n, d, h, w = z_e.shape
         # In float32 even under autocast: bf16 distances pick wrong codes.
@@ -163,6 +235,27 @@ class VQVAE(nn.Module):
         padded at the bottom and right by replicating their edge pixels; the
         logits are cropped back to ``(H, W)``, while ``z_e``, ``e`` and
         ``indices`` cover the padded image.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images in [0, 1].
+
+        Returns
+        -------
+        VQVAEOutput
+            ``logits``, ``z_e``, ``e`` and ``indices``.
+
+        Examples
+        --------
+        A 10 x 12 image is padded to 12 x 12, a 3 x 3 latent grid:
+
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> model = VQVAE(hidden_channels=8, embedding_dim=4, n_embeddings=8, n_residual_layers=1)
+        >>> out = model(torch.rand(2, 1, 10, 12))
+        >>> out.logits.shape, out.indices.shape
+        (torch.Size([2, 1, 10, 12]), torch.Size([2, 3, 3]))
         """
         height, width = x.shape[-2:]
         factor = 2**self.n_downsampling
@@ -179,7 +272,25 @@ class VQVAE(nn.Module):
 
 
 def reconstruction(logits: torch.Tensor) -> torch.Tensor:
-    """Mean of the continuous-Bernoulli distribution given by ``logits``."""
+    """Mean of the continuous-Bernoulli distribution given by ``logits``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        Logits of the decoder, e.g. ``VQVAEOutput.logits``.
+
+    Returns
+    -------
+    torch.Tensor
+        The reconstruction, of the shape of ``logits``, in [0, 1] (float32).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.model import reconstruction
+    >>> reconstruction(torch.tensor([-5.0, 0.0, 5.0])).round(decimals=4)
+    tensor([0.1932, 0.5000, 0.8068])
+    """
     return ContinuousBernoulli(logits=logits.float(), validate_args=False).mean
 
 
@@ -197,6 +308,16 @@ class VQVAELoss(nn.Module):
     ----------
     beta : float, default=0.25
         Weight of the commitment term.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.model import VQVAE, VQVAELoss
+    >>> model = VQVAE(hidden_channels=8, embedding_dim=4, n_embeddings=8, n_residual_layers=1)
+    >>> x = torch.rand(2, 1, 8, 8)
+    >>> terms = VQVAELoss(beta=0.25)(model(x), x)
+    >>> bool(torch.isclose(terms.loss, terms.nll + terms.alignment + 0.25 * terms.commitment))
+    True
     """
 
     def __init__(self, beta: float = 0.25):
@@ -204,6 +325,33 @@ class VQVAELoss(nn.Module):
         self.beta = beta
 
     def forward(self, output: VQVAEOutput, x: torch.Tensor) -> VQVAELossTerms:
+        """The loss of eq. 4 and its terms.
+
+        Parameters
+        ----------
+        output : VQVAEOutput
+            What :meth:`VQVAE.forward` returned for ``x``.
+        x : torch.Tensor of shape (n, C, H, W)
+            The images, in [0, 1].
+
+        Returns
+        -------
+        VQVAELossTerms
+            ``loss`` (to minimise), ``nll``, ``alignment`` and ``commitment``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.model import VQVAE, VQVAELoss
+        >>> model = VQVAE(hidden_channels=8, embedding_dim=4, n_embeddings=8, n_residual_layers=1)
+        >>> x = torch.rand(2, 1, 8, 8)
+        >>> terms = VQVAELoss().forward(model(x), x)
+        >>> bool(torch.isclose(terms.alignment, terms.commitment))  # same value, other gradients
+        True
+        >>> terms.loss.backward()
+        >>> model.codebook.weight.grad.shape
+        torch.Size([8, 4])
+        """
         likelihood = ContinuousBernoulli(logits=output.logits.float(), validate_args=False)
         nll = -likelihood.log_prob(x.float()).mean()
         alignment = F.mse_loss(output.e, output.z_e.detach())

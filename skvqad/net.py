@@ -34,12 +34,74 @@ class CodebookUsage(Callback):
     entropy of the code frequencies; equals ``codes_used`` when all used
     codes are equally frequent). Few codes in use is a sign of codebook
     collapse.
+
+    Examples
+    --------
+    :class:`VQVAENet` adds this callback; the detector's ``history_`` holds
+    its entries:
+
+    >>> import numpy as np
+    >>> from skvqad import VQVAEAnomalyDetector
+    >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+    >>> detector = VQVAEAnomalyDetector(
+    ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+    ...     max_epochs=1, random_state=0, device="cpu",
+    ... ).fit(X)
+    >>> 1 <= detector.history_[-1, "codes_used"] <= 8
+    True
     """
 
     def on_epoch_begin(self, net, **kwargs):
+        """Reset the code counts.
+
+        Parameters
+        ----------
+        net : VQVAENet
+            The net being trained (unused).
+        **kwargs
+            Ignored.
+
+        Examples
+        --------
+        >>> from skvqad.net import CodebookUsage
+        >>> usage = CodebookUsage()
+        >>> usage.on_epoch_begin(net=None)
+        >>> usage.counts_ is None
+        True
+        """
         self.counts_ = None
 
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        """Add the codes of a training batch to the counts.
+
+        Parameters
+        ----------
+        net : VQVAENet
+            The net being trained.
+        batch : tuple, default=None
+            The batch (unused).
+        training : bool, default=False
+            Validation batches (False) are not counted.
+        y_pred : VQVAEOutput, default=None
+            The net's output for the batch.
+        **kwargs
+            Ignored.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> from skvqad.net import CodebookUsage, VQVAENet
+        >>> net = VQVAENet(
+        ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
+        ...     module__n_embeddings=8, module__n_residual_layers=1,
+        ... ).initialize()
+        >>> usage = CodebookUsage()
+        >>> usage.on_epoch_begin(net)
+        >>> usage.on_batch_end(net, training=True, y_pred=net.infer(torch.rand(4, 1, 8, 8)))
+        >>> int(usage.counts_.sum())  # 4 images of 2 x 2 latent positions
+        16
+        """
         if not training or y_pred is None:
             return
         counts = torch.bincount(
@@ -48,6 +110,32 @@ class CodebookUsage(Callback):
         self.counts_ = counts if self.counts_ is None else self.counts_ + counts
 
     def on_epoch_end(self, net, **kwargs):
+        """Record ``codes_used`` and ``codebook_perplexity`` of the epoch.
+
+        Parameters
+        ----------
+        net : VQVAENet
+            The net being trained; the entries go to its ``history``.
+        **kwargs
+            Ignored.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> from skvqad.net import CodebookUsage, VQVAENet
+        >>> net = VQVAENet(
+        ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
+        ...     module__n_embeddings=8, module__n_residual_layers=1,
+        ... ).initialize()
+        >>> usage = CodebookUsage()
+        >>> usage.on_epoch_begin(net)
+        >>> usage.on_batch_end(net, training=True, y_pred=net.infer(torch.rand(4, 1, 8, 8)))
+        >>> net.history.new_epoch()
+        >>> usage.on_epoch_end(net)
+        >>> 1 <= net.history[-1, "codes_used"] <= 8
+        True
+        """
         if self.counts_ is None:
             return
         counts = self.counts_.double().cpu().numpy()
@@ -77,6 +165,17 @@ class ImageBatches:
         data's device).
     device : str or torch.device, default="cpu"
         Where the batches go; :class:`VQVAENet` passes its own ``device``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skorch.dataset import Dataset
+    >>> from skvqad.net import ImageBatches
+    >>> batches = ImageBatches(Dataset(np.zeros((5, 1, 8, 8), np.float32)), batch_size=2)
+    >>> len(batches)
+    3
+    >>> [tuple(x.shape) for x, _ in batches]
+    [(2, 1, 8, 8), (2, 1, 8, 8), (1, 1, 8, 8)]
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, device="cpu"):
@@ -126,6 +225,22 @@ class VQVAENet(NeuralNet):
     ------
     FloatingPointError
         During ``fit``, as soon as a training loss is NaN or infinite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad.model import VQVAE
+    >>> from skvqad.net import VQVAENet
+    >>> net = VQVAENet(
+    ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
+    ...     module__n_embeddings=8, module__n_residual_layers=1,
+    ...     max_epochs=1, batch_size=8, train_split=None, verbose=0,
+    ... )
+    >>> X = np.random.default_rng(0).uniform(size=(16, 1, 8, 8)).astype(np.float32)
+    >>> net = net.fit(X)
+    >>> keys = ("train_nll", "train_alignment", "train_commitment", "codes_used")
+    >>> [key in net.history[-1] for key in keys]
+    [True, True, True, True]
     """
 
     def __init__(
@@ -149,7 +264,30 @@ class VQVAENet(NeuralNet):
         )
 
     def get_iterator(self, dataset, training=False):
-        """skorch's iterator; :class:`ImageBatches` sends batches to ``self.device``."""
+        """skorch's iterator; :class:`ImageBatches` sends batches to ``self.device``.
+
+        Parameters
+        ----------
+        dataset : skorch.dataset.Dataset
+            The data.
+        training : bool, default=False
+            Use ``iterator_train`` rather than ``iterator_valid``.
+
+        Returns
+        -------
+        iterable of batches
+            An :class:`ImageBatches` by default.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad.model import VQVAE
+        >>> from skvqad.net import VQVAENet
+        >>> net = VQVAENet(VQVAE, batch_size=2, device="cpu")
+        >>> iterator = net.get_iterator(net.get_dataset(np.zeros((3, 1, 8, 8), np.float32)))
+        >>> type(iterator).__name__, len(iterator), iterator.device
+        ('ImageBatches', 2, 'cpu')
+        """
         iterator = super().get_iterator(dataset, training=training)
         if isinstance(iterator, ImageBatches):
             iterator.device = self.device
@@ -157,13 +295,48 @@ class VQVAENet(NeuralNet):
 
     @property
     def bf16_enabled(self) -> bool:
-        """Whether the forward pass runs under bfloat16 autocast."""
+        """Whether the forward pass runs under bfloat16 autocast.
+
+        Examples
+        --------
+        >>> from skvqad.model import VQVAE
+        >>> from skvqad.net import VQVAENet
+        >>> VQVAENet(VQVAE, device="cpu").bf16_enabled  # bf16="auto": CUDA only
+        False
+        >>> VQVAENet(VQVAE, device="cpu", bf16=True).bf16_enabled
+        True
+        """
         if self.bf16 == "auto":
             return str(self.device).startswith("cuda")
         return bool(self.bf16)
 
     def infer(self, x, **fit_params):
-        """Forward pass of a batch, under bfloat16 autocast if enabled."""
+        """Forward pass of a batch, under bfloat16 autocast if enabled.
+
+        Parameters
+        ----------
+        x : array-like or torch.Tensor of shape (n, C, H, W)
+            Images in [0, 1]; moved to ``self.device``.
+        **fit_params
+            Passed to the module.
+
+        Returns
+        -------
+        skvqad.model.VQVAEOutput
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> from skvqad.net import VQVAENet
+        >>> net = VQVAENet(
+        ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
+        ...     module__n_embeddings=8, module__n_residual_layers=1,
+        ... ).initialize()
+        >>> out = net.infer(torch.rand(2, 1, 8, 8))
+        >>> type(out).__name__, out.logits.shape
+        ('VQVAEOutput', torch.Size([2, 1, 8, 8]))
+        """
         x = to_tensor(x, device=self.device)
         with torch.autocast(
             device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16_enabled
@@ -181,7 +354,43 @@ class VQVAENet(NeuralNet):
         return callbacks[:-1] + ours + callbacks[-1:]
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Loss of eq. 4 of the batch ``X`` (``y_true`` is ignored)."""
+        """Loss of eq. 4 of the batch ``X`` (``y_true`` is ignored).
+
+        Parameters
+        ----------
+        y_pred : skvqad.model.VQVAEOutput
+            The net's output for ``X``.
+        y_true : None
+            Ignored: the target is ``X``.
+        X : array-like or torch.Tensor of shape (n, C, H, W)
+            The batch of images.
+        training : bool, default=False
+            Record each term in the batch history when True.
+
+        Returns
+        -------
+        torch.Tensor of shape ()
+            The loss.
+
+        Raises
+        ------
+        FloatingPointError
+            If the loss is NaN or infinite.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> from skvqad.net import VQVAENet
+        >>> net = VQVAENet(
+        ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
+        ...     module__n_embeddings=8, module__n_residual_layers=1,
+        ... ).initialize()
+        >>> x = torch.rand(2, 1, 8, 8)
+        >>> loss = net.get_loss(net.infer(x), None, X=x)
+        >>> loss.shape, bool(torch.isfinite(loss))
+        (torch.Size([]), True)
+        """
         terms = self.criterion_(y_pred, to_tensor(X, device=self.device))
         values = torch.stack([t.detach() for t in terms]).tolist()
         if training:

@@ -86,6 +86,23 @@ def save_detector(detector, path) -> None:
         A fitted detector.
     path : str or path-like
         Destination file (by convention ``*.skvqad``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from skvqad import VQVAEAnomalyDetector
+    >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+    >>> detector = VQVAEAnomalyDetector(
+    ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+    ...     max_epochs=1, random_state=0, device="cpu",
+    ... ).fit(X)
+    >>> from skvqad.persistence import save_detector
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save_detector(detector, Path(tmp) / "detector.skvqad")
+    ...     print(sorted(p.name for p in Path(tmp).iterdir()))
+    ['detector.skvqad']
     """
     from sklearn.utils.validation import check_is_fitted
 
@@ -143,6 +160,26 @@ def load_detector(path, device=None):
     ------
     ValueError
         If the file is corrupt, truncated or not a skvqad model.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from skvqad import VQVAEAnomalyDetector
+    >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+    >>> detector = VQVAEAnomalyDetector(
+    ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+    ...     max_epochs=1, random_state=0, device="cpu",
+    ... ).fit(X)
+    >>> from skvqad.persistence import load_detector, save_detector
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save_detector(detector, Path(tmp) / "detector.skvqad")
+    ...     loaded = load_detector(Path(tmp) / "detector.skvqad", device="cpu")
+    >>> loaded.image_shape_, loaded.get_params()["n_embeddings"]
+    ((8, 8, 1), 8)
+    >>> bool(np.allclose(loaded.score_samples(X), detector.score_samples(X)))
+    True
     """
     from .detector import VQVAEAnomalyDetector, _build_net, _resolve_device
 

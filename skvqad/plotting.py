@@ -177,6 +177,17 @@ def plot_anomaly_maps(
     ValueError
         If the sequences differ in length, a map, reconstruction or mask
         does not have its image's size, or an input is not a valid image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad.plotting import plot_anomaly_maps
+    >>> images = np.random.default_rng(0).uniform(size=(2, 8, 8))
+    >>> maps = np.zeros((2, 8, 8))
+    >>> maps[1, 2:5, 2:5] = 1.0
+    >>> fig = plot_anomaly_maps(images, maps, masks=maps > 0, threshold=0.5)
+    >>> len(fig.axes)  # 3 rows of 2 images, and the colour bar
+    7
     """
     Figure, ScalarMappable = _require_matplotlib()
     images = _as_list(images, "images")
@@ -317,6 +328,16 @@ def threshold_from_normal(maps_normal, quantile: float = 0.99) -> float:
     thousands. To bound instead the fraction of normal *images* with any
     flagged pixel, take a quantile of the per-image maxima,
     ``np.quantile(maps_normal.max(axis=(1, 2)), quantile)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad.plotting import threshold_from_normal
+    >>> maps_normal = np.arange(200.0).reshape(2, 10, 10)
+    >>> threshold_from_normal(maps_normal, quantile=0.99)
+    197.01
+    >>> threshold_from_normal([np.zeros((4, 4)), np.ones((2, 3))], quantile=0.5)
+    0.0
     """
     if not isinstance(quantile, Real) or not 0 <= quantile <= 1:
         raise ValueError(f"quantile must be a number in [0, 1], got {quantile!r}.")

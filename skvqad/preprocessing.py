@@ -11,8 +11,8 @@ the same layout (flat stays flat, so the next step needs the new
 estimator checks; ``set_output`` and feature names do not apply to images and
 are not provided.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from sklearn.pipeline import make_pipeline
 >>> from skvqad import VQVAEAnomalyDetector
@@ -21,7 +21,8 @@ Example
 >>> pipe = make_pipeline(
 ...     Grayscale(), ImageResizer(16),
 ...     VQVAEAnomalyDetector(hidden_channels=8, embedding_dim=4, n_embeddings=8,
-...                          n_residual_layers=1, max_epochs=1, random_state=0),
+...                          n_residual_layers=1, max_epochs=1, random_state=0,
+...                          device="cpu"),
 ... ).fit(X)
 >>> pipe[-1].anomaly_map(pipe[:-1].transform(X[:2])).shape
 (2, 16, 16)
@@ -84,6 +85,14 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad.preprocessing import Grayscale, ImageResizer
+        >>> X = np.zeros((2, 4, 5, 3), dtype=np.uint8)
+        >>> Grayscale().fit(X).n_features_in_, ImageResizer(2).fit(X).n_features_in_
+        (60, 60)
         """
         self._images(X, reset=True)
         return self
@@ -164,6 +173,18 @@ class IntensityScaler(_ImageTransformer):
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad.preprocessing import IntensityScaler
+        >>> X = np.array([[[10, 20], [30, 200]]], dtype=np.uint8)
+        >>> scaler = IntensityScaler().fit(X)
+        >>> scaler.data_min_, scaler.data_max_
+        (10.0, 200.0)
+        >>> scaler = IntensityScaler(in_range="dtype").fit(X)
+        >>> scaler.data_min_, scaler.data_max_
+        (0.0, 255.0)
         """
         images, _ = self._images(X, reset=True)
         if isinstance(self.in_range, str) and self.in_range == "fit":
@@ -193,6 +214,14 @@ class IntensityScaler(_ImageTransformer):
         Returns
         -------
         ndarray of float32, in the layout of ``X``
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad.preprocessing import IntensityScaler
+        >>> scaler = IntensityScaler(in_range=(0, 100), image_shape=(1, 3)).fit(np.zeros((1, 3)))
+        >>> scaler.transform(np.array([[25.0, 50.0, 150.0]]))  # flat in, flat out; clipped
+        array([[0.25, 0.5 , 1.  ]], dtype=float32)
         """
         check_is_fitted(self)
         images, ndim = self._images(X, reset=False)
@@ -256,6 +285,14 @@ class Grayscale(_ImageTransformer):
         Returns
         -------
         ndarray of shape (n, H, W), or (n, H * W) for flat input
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad.preprocessing import Grayscale
+        >>> red_green = np.array([[[[255, 0, 0], [0, 255, 0]]]], dtype=np.uint8)
+        >>> Grayscale().transform(red_green)
+        array([[[ 76, 150]]], dtype=uint8)
         """
         images, ndim = self._images(X, reset=False)
         channels = images.shape[-1]
@@ -315,6 +352,17 @@ class ImageResizer(_ImageTransformer):
         Returns
         -------
         ndarray of shape (n, h, w), (n, h, w, C) or (n, h * w * C)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad.preprocessing import ImageResizer
+        >>> X = np.full((2, 8, 8, 3), 200, dtype=np.uint8)
+        >>> out = ImageResizer((4, 6)).transform(X)
+        >>> out.shape, out.dtype, np.unique(out)
+        ((2, 4, 6, 3), dtype('uint8'), array([200], dtype=uint8))
+        >>> ImageResizer(4, image_shape=(8, 8)).transform(np.ones((2, 64))).shape
+        (2, 16)
         """
         import torch
         from torch.nn import functional as F

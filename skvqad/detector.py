@@ -24,7 +24,7 @@ from skorch.utils import to_tensor
 from ._images import check_images, to_unit_images
 from .maps import CHANNEL_REDUCTIONS, SCORES, alignment_map, anomaly_map
 from .model import VQVAE, VQVAELoss, reconstruction
-from .net import VQVAENet
+from .net import ImageBatches, VQVAENet
 
 __all__ = ["VQVAEAnomalyDetector"]
 
@@ -159,7 +159,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     max_epochs : int, default=40
         Training epochs.
     batch_size : int, default=128
-        Images per batch, for training and for scoring.
+        Images per batch, for training and for scoring (set after ``fit``,
+        it changes the scoring batches: memory on the device grows with it).
     lr : float, default=1e-3
         Learning rate.
     optimizer : torch optimizer class, default=torch.optim.Adam
@@ -492,7 +493,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         net = self.net_
         # fork_rng: torch's DataLoader draws a seed from the global RNG.
         with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-            for batch in net.get_iterator(net.get_dataset(images), training=False):
+            # self.batch_size, not the net's: it may have been set after fit.
+            batches = ImageBatches(net.get_dataset(images), self.batch_size, device=net.device)
+            for batch in batches:
                 x = to_tensor(batch[0], device=net.device)
                 yield x, net.evaluation_step((x, None))
 

@@ -293,8 +293,11 @@ def test_random_state_makes_cpu_results_identical_and_leaves_global_rng(stripes,
 def test_scores_do_not_depend_on_batching(stripes, tiny_params):
     det = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
     ref = det.score_samples(stripes)
-    det.net_.set_params(batch_size=7)
+    det.set_params(batch_size=7)
+    batch_sizes = []
+    det.net_.module_.register_forward_hook(lambda m, i, o: batch_sizes.append(len(i[0])))
     np.testing.assert_allclose(det.score_samples(stripes), ref, rtol=1e-6)
+    assert batch_sizes == [7] * 9 + [1]
 
 
 def test_joblib_and_pickle_round_trip_give_identical_scores(fitted, stripes, tmp_path):

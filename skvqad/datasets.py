@@ -191,6 +191,20 @@ def _filenames(paths: Sequence[Path]) -> np.ndarray:
     return np.array([str(p) for p in paths], dtype=str)
 
 
+def _to_8bit(image, path: Path):
+    """16-bit grayscale scaled to 8 bit (Pillow's ``convert("L")`` would clip it)."""
+    if image.mode.startswith("I;16"):
+        Image = _import_pil()
+        pixels = np.asarray(image, dtype=np.uint16) // 257
+        return Image.fromarray(pixels.astype(np.uint8), mode="L")
+    if image.mode in ("I", "F"):
+        raise OSError(
+            f"{path} is a 32-bit ({image.mode}) image, which the loaders do not read: convert "
+            "it to 8 or 16 bit."
+        )
+    return image
+
+
 def _read_image(path: Path, size: tuple[int, int] | None, color_mode: str | None):
     """Read one image: ``(pixels, 'grayscale' | 'rgb' (the file's own), (h, w) of the file)``."""
     Image = _import_pil()
@@ -199,7 +213,7 @@ def _read_image(path: Path, size: tuple[int, int] | None, color_mode: str | None
         with open(path, "rb") as file, Image.open(io.BytesIO(file.read())) as image:
             kind = "grayscale" if image.mode in _GRAYSCALE_MODES else "rgb"
             target = color_mode or kind
-            image = image.convert("L" if target == "grayscale" else "RGB")
+            image = _to_8bit(image, path).convert("L" if target == "grayscale" else "RGB")
     except (OSError, SyntaxError, ValueError) as exc:
         why = "not an image file Pillow can decode" if isinstance(exc, Image.UnidentifiedImageError) else exc
         raise OSError(
@@ -267,7 +281,7 @@ def _read_mask(path: Path, size: tuple[int, int], threshold: int) -> tuple[np.nd
     Image = _import_pil()
     try:
         with Image.open(path) as image:
-            image = image.convert("L")
+            image = _to_8bit(image, path).convert("L")
     except (OSError, SyntaxError, ValueError) as exc:
         raise OSError(f"Cannot read the mask file {path} ({exc}). Replace it.") from exc
     original = (image.height, image.width)

@@ -8,11 +8,13 @@ anomaly maps with :func:`skvqad.maps.anomaly_map` and averages each map.
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import skorch
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state, column_or_1d
@@ -22,6 +24,7 @@ from skorch.callbacks import ProgressBar
 from skorch.utils import to_tensor
 
 from ._images import check_images, to_unit_images
+from ._version import __version__
 from .maps import CHANNEL_REDUCTIONS, SCORES, alignment_map, anomaly_map
 from .model import VQVAE, VQVAELoss, reconstruction
 from .net import ImageBatches, VQVAENet
@@ -62,16 +65,24 @@ def _build_net(net_params: dict, verbose: int = 0) -> VQVAENet:
     )
 
 
-def _train_net(images: np.ndarray, net_params: dict, seed: int, verbose: int = 0) -> VQVAENet:
+def _train_net(
+    images: np.ndarray, net_params: dict, seed: int, versions: tuple, verbose: int = 0
+) -> VQVAENet:
     """Build a :class:`VQVAENet` and train it on ``images`` (n, C, H, W).
 
     A pure function of its arguments, so that ``memory`` can cache its
-    result: everything that changes the trained weights is an argument, and
+    result: everything that changes the trained weights is an argument
+    (``versions``, of skvqad, torch and skorch, stands for the code), and
     nothing that only changes the scoring is.
     """
     net = _build_net(net_params, verbose)
     device = net_params["device"]
-    cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
+    cuda_devices = []
+    if device.startswith("cuda"):
+        index = torch.device(device).index
+        cuda_devices = [torch.cuda.current_device() if index is None else index]
+    elif torch.cuda.is_initialized():
+        cuda_devices = list(range(torch.cuda.device_count()))  # manual_seed reseeds them all
     # Seed torch for this fit only: the caller's global RNG state is restored.
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
@@ -174,18 +185,21 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         in use is ``net_.device``: a detector trained on CUDA and loaded on a
         machine without a GPU moves to the CPU.
     mixed_precision : bool or "auto", default="auto"
-        Run the network under bfloat16 autocast (the codebook search, the
-        loss and the maps stay in float32). ``"auto"``: on CUDA only, where
+        Run the network under bfloat16 autocast (the encoder's output, the
+        codebook search, the loss and the maps stay in float32); fixed at
+        ``fit`` for training and scoring alike. ``"auto"``: on CUDA only, where
         it is about twice as fast; ``True`` on any device (slow on most
         CPUs); ``False`` never.
     memory : str, path, joblib.Memory or None, default=None
         Caches the trained network (as :class:`~sklearn.pipeline.Pipeline`
         caches transformers): a folder path or a :class:`joblib.Memory`. The
-        key is every parameter that changes the weights and a hash of the
-        training images, so a refit that differs only in ``score_map``,
-        ``ssim_window``, ``channel_reduction``, ``dilation_radius``,
-        ``ssim_dilation_radius`` or ``contamination`` (a grid search over them, say) loads the network
-        instead of training it again. Needs an int ``random_state`` to ever
+        key is every parameter that changes the weights, a hash of the
+        training images and the versions of skvqad, torch and skorch, so a
+        refit that differs only in ``score_map``, ``ssim_window``,
+        ``channel_reduction``, ``dilation_radius``, ``ssim_dilation_radius``
+        or ``contamination`` (a grid search over them, say) loads the
+        network instead of training it again. The cache holds pickles: keep
+        its folder writable by you only. Needs an int ``random_state`` to ever
         hit the cache.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights' initialisation and the shuffling of the batches.
@@ -372,13 +386,13 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """
         self._check_post_processing_params()
         X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
+        if y is not None:
+            X = X[self._inlier_mask(y, len(X))]
         # Tabular data (2-D, no image_shape) is min-max scaled per feature.
         self.feature_range_ = (
             (X.min(axis=0), X.max(axis=0)) if X.ndim == 2 and self.image_shape is None else None
         )
         images = to_unit_images(X, shape, self.feature_range_)
-        if y is not None:
-            images = images[self._inlier_mask(y, len(images))]
         device = _resolve_device(self.device)
         height, width, channels = shape
         n_downsampling = (
@@ -401,7 +415,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             memory = self.memory
             memory = check_memory(os.fspath(memory) if isinstance(memory, os.PathLike) else memory)
             train = memory.cache(_train_net, ignore=["verbose"])
-        net = train(images, net_params, seed, verbose=int(self.verbose))
+        versions = (__version__, torch.__version__, skorch.__version__)
+        net = train(images, net_params, seed, versions, verbose=int(self.verbose))
 
         self.net_ = net
         self.history_ = net.history
@@ -427,7 +442,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            callbacks=list(self.callbacks or []),
+            # Copies: skorch initialises callbacks in place, the parameter stays as given.
+            callbacks=copy.deepcopy(list(self.callbacks or [])),
             device=device,
             bf16=self.mixed_precision,
         )
@@ -491,8 +507,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def _iter_outputs(self, images: np.ndarray):
         """Yield ``(x, output)`` for each batch of ``images`` (n, C, H, W), on the net's device."""
         net = self.net_
-        # fork_rng: torch's DataLoader draws a seed from the global RNG.
-        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+        with torch.inference_mode():
             # self.batch_size, not the net's: it may have been set after fit.
             batches = ImageBatches(net.get_dataset(images), self.batch_size, device=net.device)
             for batch in batches:
@@ -680,6 +695,37 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         labels = np.ones(decision.shape[0], dtype=int)
         labels[decision < 0] = -1
         return labels
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """``fit(X, y).predict(X)``: train (on the ``y == 1`` images if ``y`` is given) and label X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images.
+        y : array-like of shape (n,) or None, default=None
+            As in :meth:`fit` (scikit-learn's ``OutlierMixin.fit_predict``
+            would drop it and train on the anomalies too).
+
+        Returns
+        -------
+        labels : ndarray of shape (n,), int
+            +1 for inliers, -1 for outliers.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8)).astype(np.float32)
+        >>> y = np.array([1] * 12 + [-1] * 4)
+        >>> labels = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, random_state=0, device="cpu",
+        ... ).fit_predict(X, y)
+        >>> labels.shape, set(labels.tolist()) <= {-1, 1}
+        ((16,), True)
+        """
+        return self.fit(X, y).predict(X)
 
     def save(self, path) -> None:
         """Write the fitted detector to ``path`` in a format that runs no code on load.

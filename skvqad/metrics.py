@@ -531,7 +531,9 @@ def pixel_report(masks, maps, *, groups=None, normal_group: str = "good", fpr_li
     groups : array-like of str of shape (n,) or None, default=None
         Defect type of each image, ``normal_group`` for the normal ones (the
         ``defect_types`` of :mod:`skvqad.datasets`' loaders). A defect type is
-        evaluated on its images together with all the normal ones.
+        evaluated on its images together with all the normal ones. None: the
+        images whose mask has a defective pixel are anomalous, the others
+        normal, and only ``"all"`` is reported.
     normal_group : str, default="good"
         The group name of the normal images.
     fpr_limit : float, default=0.3
@@ -566,15 +568,21 @@ def pixel_report(masks, maps, *, groups=None, normal_group: str = "good", fpr_li
     masks, maps = _check_masks_maps(masks, maps)
     masks = masks.astype(bool, copy=False)
     n = len(maps)
+    anomalous = masks.reshape(n, -1).any(axis=1)
+    by_type = groups is not None
     if groups is None:
-        groups = np.full(n, "all", dtype=object)
+        groups = np.where(anomalous, "defect", normal_group)
     groups = np.asarray(groups)
     if groups.shape != (n,):
         raise ValueError(f"groups has shape {groups.shape} but there are {n} maps.")
-    anomalous = (groups != normal_group) | masks.reshape(n, -1).any(axis=1)
+    anomalous |= groups != normal_group
     scores = maps.reshape(n, -1).mean(axis=1)
 
-    def entry(select: np.ndarray) -> dict:
+    def entry(select: np.ndarray | None) -> dict:
+        # The whole set is passed as it is; a group's subset is copied once.
+        m, a = (masks, maps) if select is None else (masks[select], maps[select])
+        select = slice(None) if select is None else select
+
         def safe(fn, *args):
             try:
                 return float(fn(*args))
@@ -582,16 +590,16 @@ def pixel_report(masks, maps, *, groups=None, normal_group: str = "good", fpr_li
                 return None
 
         return {
-            "n_images": int(select.sum()),
-            "pixel_auroc": safe(pixel_auroc, masks[select], maps[select]),
-            "per_image_pixel_auroc": safe(per_image_pixel_auroc, masks[select], maps[select]),
-            "aupro": safe(aupro, masks[select], maps[select], fpr_limit),
+            "n_images": len(m),
+            "pixel_auroc": safe(pixel_auroc, m, a),
+            "per_image_pixel_auroc": safe(per_image_pixel_auroc, m, a),
+            "aupro": safe(aupro, m, a, fpr_limit),
             "image_auroc": safe(image_auroc, anomalous[select], scores[select]),
         }
 
-    report = {"all": entry(np.ones(n, dtype=bool))}
-    normal = groups == normal_group
-    for group in sorted(set(groups.tolist()) - {normal_group}):
-        if group != "all":
+    report = {"all": entry(None)}
+    if by_type:
+        normal = groups == normal_group
+        for group in sorted(set(groups.tolist()) - {normal_group}):
             report[str(group)] = entry(normal | (groups == group))
     return report

@@ -262,7 +262,11 @@ class VQVAE(nn.Module):
         pad_h, pad_w = -height % factor, -width % factor
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        z_e = self.encoder(x)
+        hidden = self.encoder[:-1](x)
+        # The last 1x1 projection in float32 even under autocast: z_e feeds the
+        # codebook search and the alignment map, which bf16 rounding would blur.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            z_e = self.encoder[-1](hidden.float())
         e, indices = self.quantize(z_e)
         # Straight-through estimator: the decoder sees e, the encoder gets
         # the decoder's gradient as if z_e had been passed on unchanged.

@@ -36,10 +36,18 @@ FORMAT = "skvqad.VQVAEAnomalyDetector"
 FORMAT_VERSION = 1
 
 
+def _json_default(value):
+    """NumPy scalars and arrays (from a search's sampled parameters) as JSON."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{value!r} ({type(value).__name__}) cannot be saved as JSON")
+
+
 def _params_to_json(detector) -> str:
     params = detector.get_params(deep=False)
     optimizer = params["optimizer"]
-    params["optimizer"] = f"{optimizer.__module__}.{optimizer.__qualname__}"
+    name = getattr(optimizer, "__qualname__", None)
+    params["optimizer"] = f"{optimizer.__module__}.{name}" if name else repr(optimizer)
     if params["callbacks"]:
         warnings.warn(
             "callbacks are not saved (they act during training only); the loaded "
@@ -50,11 +58,13 @@ def _params_to_json(detector) -> str:
     params["callbacks"] = None
     if not isinstance(params["memory"], (str, type(None))):
         params["memory"] = os.fspath(params["memory"]) if isinstance(params["memory"], os.PathLike) else None
-    if not isinstance(params["random_state"], (int, type(None))):
+    if isinstance(params["random_state"], np.integer):
+        params["random_state"] = int(params["random_state"])
+    elif not isinstance(params["random_state"], (int, type(None))):
         params["random_state"] = None
     if isinstance(params["device"], torch.device):
         params["device"] = str(params["device"])
-    return json.dumps(params)
+    return json.dumps(params, default=_json_default)
 
 
 def _optimizer_from_name(name: str):
@@ -113,7 +123,7 @@ def save_detector(detector, path) -> None:
         "format_version": FORMAT_VERSION,
         "skvqad_version": __version__,
         "params": _params_to_json(detector),
-        "history": json.dumps(detector.history_.to_list()),
+        "history": json.dumps(detector.history_.to_list(), default=_json_default),
         "fitted": {
             "offset_": float(detector.offset_),
             "image_shape_": [int(s) for s in detector.image_shape_],
@@ -129,6 +139,9 @@ def save_detector(detector, path) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
@@ -215,6 +228,15 @@ def load_detector(path, device=None):
         raise ValueError(f"{path} is an incomplete skvqad model file: {exc!r}") from exc
 
     params["optimizer"] = _optimizer_from_name(params["optimizer"])
+    known = set(VQVAEAnomalyDetector().get_params())
+    unknown = sorted(set(params) - known)
+    if unknown:
+        warnings.warn(
+            f"{path} has parameters this skvqad ({__version__}) does not know, ignored: {unknown}.",
+            UserWarning,
+            stacklevel=2,
+        )
+        params = {k: v for k, v in params.items() if k in known}
     for key in ("image_shape",):
         if params.get(key) is not None:
             params[key] = tuple(params[key])
@@ -233,7 +255,8 @@ def load_detector(path, device=None):
     height, width, channels = fitted["image_shape_"]
     n_downsampling = fitted["n_downsampling_"]
     device = _resolve_device(detector.device)
-    net = _build_net(detector._net_params(channels, n_downsampling, device)).initialize()
+    with torch.random.fork_rng(devices=[]):  # initialize() draws weights we overwrite
+        net = _build_net(detector._net_params(channels, n_downsampling, device)).initialize()
     try:
         net.module_.load_state_dict(state_dict)
     except RuntimeError as exc:

@@ -372,7 +372,8 @@ class ImageResizer(_ImageTransformer):
             raise ValueError(f"size must be an int or (height, width), got {self.size!r}.")
         images, ndim = self._images(X, reset=False)
         dtype = torch.float64 if images.dtype == np.float64 else torch.float32
-        batch = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(dtype)
+        # torch.tensor copies: the input may be read-only (a memory map, say).
+        batch = torch.tensor(images.transpose(0, 3, 1, 2), dtype=dtype)
         resized = F.interpolate(batch, size=size, mode="bilinear", antialias=True, align_corners=False)
         out = _restore_dtype(resized.numpy().transpose(0, 2, 3, 1), images.dtype)
         return self._layout(np.ascontiguousarray(out), ndim)

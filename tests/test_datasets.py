@@ -536,3 +536,13 @@ def test_load_folder_with_masks_errors(mtd):
     save(blowhole / "w.jpg", gray(0))
     with pytest.raises(FileNotFoundError, match=r"image .*w\.jpg has no mask: expected .*w\.png"):
         load_folder_with_masks(None, blowhole)
+
+
+@needs_pil
+def test_16_bit_images_are_scaled_not_clipped(tmp_path):
+    from skvqad.datasets import load_image_folder
+
+    path = tmp_path / "a" / "x.png"
+    path.parent.mkdir(parents=True)
+    Image.fromarray(np.array([[0, 1000, 30000, 65535]], dtype=np.uint16)).save(path)
+    np.testing.assert_array_equal(load_image_folder(tmp_path).images[0, 0], [0, 3, 116, 255])

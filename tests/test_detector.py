@@ -96,6 +96,30 @@ def test_fit_predict_equals_fit_then_predict(stripes, tiny_params):
     a = VQVAEAnomalyDetector(**tiny_params).fit_predict(stripes)
     b = VQVAEAnomalyDetector(**tiny_params).fit(stripes).predict(stripes)
     np.testing.assert_array_equal(a, b)
+    y = np.where(np.arange(64) % 4 == 0, -1, 1)  # fit_predict passes y on to fit
+    c = VQVAEAnomalyDetector(**tiny_params).fit_predict(stripes, y)
+    d = VQVAEAnomalyDetector(**tiny_params).fit(stripes, y).predict(stripes)
+    np.testing.assert_array_equal(c, d)
+    assert not np.array_equal(c, a)
+
+
+def test_callbacks_parameter_is_not_modified_by_fit(stripes, tiny_params):
+    from skorch.callbacks import LRScheduler
+
+    scheduler = LRScheduler(policy="StepLR", step_size=1)
+    det = VQVAEAnomalyDetector(**tiny_params, callbacks=[scheduler]).fit(stripes)
+    assert det.callbacks[0] is scheduler and not hasattr(scheduler, "lr_scheduler_")
+
+
+def test_ssim_window_changes_the_maps(fitted, stripes):
+    from skvqad.maps import ssim
+    import torch as _torch
+
+    recon = _torch.from_numpy(fitted.reconstruct(stripes[:3])[:, None])
+    for window in (3, 7):
+        maps = fitted.set_params(score_map="ssim", ssim_window=window).anomaly_map(stripes[:3])
+        want = 1 - ssim(_torch.from_numpy(stripes[:3, None]), recon, window_size=window)[:, 0]
+        np.testing.assert_allclose(maps, want.numpy(), atol=1e-5)
 
 
 def test_y_selects_inliers_for_training(tiny_params):
@@ -144,7 +168,7 @@ def test_color_odd_sized_images(tiny_params):
     assert det.anomaly_map(X[:3]).shape == (3, 13, 21)
     mean = det.score_samples(X)
     worst = det.set_params(channel_reduction="max").score_samples(X)
-    assert np.all(worst <= mean)  # the worst channel is at least the mean
+    assert np.all(worst <= mean) and np.any(worst < mean)  # the worst channel is at least the mean
 
 
 def test_floats_outside_unit_range_are_clipped_with_warning(stripes, tiny_params):

@@ -334,3 +334,8 @@ def test_pixel_report_overall_and_per_group():
     assert report["hole"]["image_auroc"] == pytest.approx(
         roc_auc_score([0, 0, 1, 1], maps[[0, 1, 4, 5]].mean(axis=(1, 2))))
     assert pixel_report(masks[:2], maps[:2])["all"]["pixel_auroc"] is None
+    # Without groups, the images with a defective pixel are the anomalous ones.
+    plain = pixel_report(masks, maps)
+    assert set(plain) == {"all"}
+    assert plain["all"]["image_auroc"] == pytest.approx(
+        roc_auc_score(masks.any(axis=(1, 2)), maps.mean(axis=(1, 2))))

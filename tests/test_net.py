@@ -40,7 +40,7 @@ def test_mixed_precision_runs_the_module_in_bf16_but_quantizes_in_fp32(stripes, 
         det.net_.module_.eval()
         out = det.net_.infer(x)
     assert out.logits.dtype == torch.bfloat16
-    assert out.e.dtype == torch.float32
+    assert out.z_e.dtype == out.e.dtype == torch.float32
     dist = torch.cdist(out.z_e.float().permute(0, 2, 3, 1).reshape(-1, 4), det.net_.module_.codebook.weight)
     assert torch.equal(out.indices.flatten(), dist.argmin(1))
 

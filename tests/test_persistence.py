@@ -135,3 +135,23 @@ def test_cuda_trained_pickle_unpickles_on_cpu(fitted, stripes, tmp_path):
     assert str(loaded.net_.device) == "cpu"
     assert not loaded.net_.bf16_enabled  # bf16="auto" follows the device
     np.testing.assert_array_equal(loaded.score_samples(stripes), ref)
+
+
+def test_numpy_scalar_params_from_a_search_are_saved(stripes, tiny_params, tmp_path):
+    tiny_params.update(n_embeddings=np.int64(8), random_state=np.int64(0), lr=np.float32(1e-3))
+    det = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    det.save(tmp_path / "m")
+    loaded = VQVAEAnomalyDetector.load(tmp_path / "m")
+    assert loaded.n_embeddings == 8 and loaded.random_state == 0
+    np.testing.assert_array_equal(loaded.score_samples(stripes), det.score_samples(stripes))
+
+
+def test_unknown_params_from_a_newer_version_are_ignored(fitted, stripes, tmp_path, monkeypatch):
+    real = persistence._params_to_json
+    monkeypatch.setattr(persistence, "_params_to_json",
+                        lambda det: real(det)[:-1] + ', "future_option": 3}')
+    fitted.save(tmp_path / "m")
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="future_option"):
+        loaded = VQVAEAnomalyDetector.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.score_samples(stripes), fitted.score_samples(stripes))

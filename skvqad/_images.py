@@ -11,7 +11,14 @@ import warnings
 import numpy as np
 from sklearn.utils import check_array
 
-__all__ = ["DataRangeWarning", "check_images", "image_shape_of", "to_unit_images"]
+__all__ = [
+    "DataRangeWarning",
+    "check_images",
+    "image_shape_of",
+    "to_unit_images",
+    "count_clipped",
+    "warn_clipped",
+]
 
 
 class DataRangeWarning(UserWarning):
@@ -146,7 +153,35 @@ def check_images(X, *, image_shape=None, estimator=None) -> tuple[np.ndarray, tu
     return X, image_shape_of(X, image_shape)
 
 
-def to_unit_images(X: np.ndarray, shape: tuple, feature_range=None) -> np.ndarray:
+def count_clipped(X: np.ndarray, feature_range=None) -> int:
+    """How many values of ``X`` :func:`to_unit_images` clips with a warning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad._images import count_clipped
+    >>> count_clipped(np.array([[-0.5, 0.5, 2.0]])), count_clipped(np.array([[0, 255]], np.uint8))
+    (2, 0)
+    """
+    if feature_range is not None or X.dtype == np.bool_ or X.dtype.type in _SCALED_DTYPES:
+        return 0
+    return int(np.count_nonzero((X < 0) | (X > 1)))
+
+
+def warn_clipped(outside: int, size: int, stacklevel: int = 2) -> None:
+    """Issue the :class:`DataRangeWarning` for ``outside`` clipped values of ``size``."""
+    warnings.warn(
+        f"{outside} of {size} values of X lie outside [0, 1] and were clipped: float "
+        "images are expected in [0, 1] (divide 8-bit images stored as float by 255, or "
+        "pass them as uint8).",
+        DataRangeWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def to_unit_images(
+    X: np.ndarray, shape: tuple, feature_range=None, *, warn: bool = True
+) -> np.ndarray:
     """Convert validated images to a new float32 ``(n, C, H, W)`` array in [0, 1].
 
     ``uint8`` (``uint16``) values are divided by 255 (65535); other types are
@@ -163,6 +198,9 @@ def to_unit_images(X: np.ndarray, shape: tuple, feature_range=None) -> np.ndarra
         ``(H, W, C)`` of one image.
     feature_range : tuple of ndarray or None, default=None
         Per-feature ``(low, high)`` for min-max scaling.
+    warn : bool, default=True
+        Warn (:func:`warn_clipped`) when values were clipped; callers that
+        convert batch by batch count with :func:`count_clipped` and warn once.
 
     Returns
     -------
@@ -193,12 +231,7 @@ def to_unit_images(X: np.ndarray, shape: tuple, feature_range=None) -> np.ndarra
     elif X.dtype != np.bool_:
         outside = np.count_nonzero((images < 0) | (images > 1))
         if outside:
-            warnings.warn(
-                f"{outside} of {images.size} values of X lie outside [0, 1] and were "
-                "clipped: float images are expected in [0, 1] (divide 8-bit images "
-                "stored as float by 255, or pass them as uint8).",
-                DataRangeWarning,
-                stacklevel=4,
-            )
+            if warn:
+                warn_clipped(outside, images.size, stacklevel=5)
             np.clip(images, 0.0, 1.0, out=images)
     return images

@@ -21,13 +21,12 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 from skorch.callbacks import ProgressBar
-from skorch.utils import to_tensor
 
-from ._images import check_images, to_unit_images
+from ._images import check_images, count_clipped, to_unit_images, warn_clipped
 from ._version import __version__
 from .maps import CHANNEL_REDUCTIONS, SCORES, alignment_map, anomaly_map
 from .model import VQVAE, VQVAELoss, reconstruction
-from .net import ImageBatches, VQVAENet
+from .net import VQVAENet
 
 __all__ = ["VQVAEAnomalyDetector"]
 
@@ -423,7 +422,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.image_shape_ = shape
         self.n_features_in_ = height * width * channels
         self.n_downsampling_ = n_downsampling
-        train_scores = self._score_images(images)
+        train_scores = self._score_images(X)
         contamination = 0.01 if self.contamination == "auto" else self.contamination
         self.offset_ = float(np.percentile(train_scores, 100.0 * contamination))
         return self
@@ -482,6 +481,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- scoring
     def _validate_for_predict(self, X) -> np.ndarray:
+        """Check ``X`` against the fitted shape; return it validated, not yet converted."""
         check_is_fitted(self)
         self._check_post_processing_params()
         X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
@@ -502,26 +502,37 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 f"{type(self).__name__} was fitted on images of "
                 f"{self.image_shape_[0]}x{self.image_shape_[1]} pixels."
             )
-        return to_unit_images(X, shape, self.feature_range_)
+        return X
 
-    def _iter_outputs(self, images: np.ndarray):
-        """Yield ``(x, output)`` for each batch of ``images`` (n, C, H, W), on the net's device."""
-        net = self.net_
+    def _iter_outputs(self, X: np.ndarray):
+        """Yield ``(x, output)`` for each batch of validated images ``X``.
+
+        Each batch of ``batch_size`` images (the current value: it may have
+        been set after ``fit``) is converted to float32 on its own and sent to
+        the net's device, so host and device memory stay bounded whatever
+        ``len(X)``; values clipped to [0, 1] are counted across batches and
+        reported in one warning.
+        """
+        net, shape = self.net_, self.image_shape_
+        outside = 0
         with torch.inference_mode():
-            # self.batch_size, not the net's: it may have been set after fit.
-            batches = ImageBatches(net.get_dataset(images), self.batch_size, device=net.device)
-            for batch in batches:
-                x = to_tensor(batch[0], device=net.device)
+            for start in range(0, len(X), self.batch_size):
+                batch = X[start : start + self.batch_size]
+                outside += count_clipped(batch, self.feature_range_)
+                images = to_unit_images(batch, shape, self.feature_range_, warn=False)
+                x = torch.from_numpy(images).to(net.device)
                 yield x, net.evaluation_step((x, None))
+        if outside:
+            warn_clipped(outside, X.size, stacklevel=4)
 
-    def _iter_maps(self, images: np.ndarray):
-        """Yield the anomaly maps of ``images`` (n, C, H, W), one batch at a time.
+    def _iter_maps(self, X: np.ndarray):
+        """Yield the anomaly maps of validated images ``X``, one batch at a time.
 
         Each batch goes through the net and the map computation on the net's
         device; only the (batch, H, W) maps come back to the host.
         """
         factor = 2**self.n_downsampling_
-        for x, out in self._iter_outputs(images):
+        for x, out in self._iter_outputs(X):
             x_hat = reconstruction(out.logits) if self.score_map != "am" else None
             am = alignment_map(out.z_e, out.e) if self.score_map != "ssim" else None
             yield anomaly_map(
@@ -536,8 +547,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 ssim_dilation_radius=self.ssim_dilation_radius,
             )
 
-    def _score_images(self, images: np.ndarray) -> np.ndarray:
-        scores = [m.double().mean(dim=(1, 2)).cpu().numpy() for m in self._iter_maps(images)]
+    def _score_images(self, X: np.ndarray) -> np.ndarray:
+        scores = [m.double().mean(dim=(1, 2)).cpu().numpy() for m in self._iter_maps(X)]
         return -np.concatenate(scores)
 
     def anomaly_map(self, X) -> np.ndarray:
@@ -571,8 +582,14 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         >>> bool(np.allclose(-maps.mean(axis=(1, 2)), detector.score_samples(X[:2])))
         True
         """
-        images = self._validate_for_predict(X)
-        return np.concatenate([m.cpu().numpy() for m in self._iter_maps(images)])
+        X = self._validate_for_predict(X)
+        height, width, _ = self.image_shape_
+        maps = np.empty((len(X), height, width), dtype=np.float32)
+        start = 0
+        for batch in self._iter_maps(X):
+            maps[start : start + len(batch)] = batch.cpu().numpy()
+            start += len(batch)
+        return maps
 
     def reconstruct(self, X) -> np.ndarray:
         """The network's reconstruction of each image (the continuous-Bernoulli mean).
@@ -600,9 +617,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         >>> recon.shape, recon.dtype, bool(recon.min() >= 0 and recon.max() <= 1)
         ((2, 8, 8), dtype('float32'), True)
         """
-        images = self._validate_for_predict(X)
+        X = self._validate_for_predict(X)
         recon = np.concatenate(
-            [reconstruction(out.logits).cpu().numpy() for _, out in self._iter_outputs(images)]
+            [reconstruction(out.logits).cpu().numpy() for _, out in self._iter_outputs(X)]
         ).transpose(0, 2, 3, 1)
         return recon[..., 0] if recon.shape[-1] == 1 else recon
 

@@ -180,6 +180,16 @@ def test_floats_outside_unit_range_are_clipped_with_warning(stripes, tiny_params
         np.testing.assert_array_equal(det.score_samples(X), ref.score_samples(np.clip(X, 0, 1)))
 
 
+def test_clipping_is_reported_once_for_all_batches(fitted, stripes):
+    X = stripes * 2 - 0.5
+    expected = int(np.count_nonzero((X < 0) | (X > 1)))
+    fitted.set_params(batch_size=7)  # 10 batches
+    with pytest.warns(DataRangeWarning) as record:
+        fitted.score_samples(X)
+    assert len(record) == 1
+    assert str(record[0].message).startswith(f"{expected} of {X.size} values")
+
+
 def test_tabular_input_is_min_max_scaled(tiny_params):
     X = np.random.default_rng(0).normal(50, 10, size=(40, 6))
     with warnings.catch_warnings():

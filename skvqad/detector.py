@@ -26,7 +26,7 @@ from ._images import check_images, count_clipped, to_unit_images, warn_clipped
 from ._version import __version__
 from .maps import CHANNEL_REDUCTIONS, SCORES, alignment_map, anomaly_map
 from .model import VQVAE, VQVAELoss, reconstruction
-from .net import VQVAENet
+from .net import CodebookRestart, VQVAENet
 
 __all__ = ["VQVAEAnomalyDetector"]
 
@@ -134,12 +134,22 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Residual blocks in the encoder and the decoder.
     beta : float, default=0.25
         Weight of the commitment term of the loss (eq. 4).
+    codebook_restart : bool, default=False
+        Draw the codebook from the encoder outputs of the first batch and,
+        at the start of each epoch, re-draw the codes that the previous
+        epoch left unused (:class:`~skvqad.net.CodebookRestart`), against
+        codebook collapse. False keeps the paper's uniform initialisation.
     score_map : {"ssim+am", "ssim", "am"}, default="ssim+am"
         The anomaly map that scores the images: ``"ssim"`` is ``1 - SSIM`` (SM); ``"am"`` the
         alignment map upsampled to the image size and grey-dilated;
         ``"ssim+am"`` their product (Section II-C).
     ssim_window : int, default=11
-        Side of the Gaussian SSIM window (odd; sigma 1.5).
+        Side of the Gaussian SSIM window (odd).
+    ssim_sigma : float, default=1.5
+        Standard deviation of the Gaussian SSIM window, in pixels: the scale
+        of the structures that SSIM compares (1.5 with an 11 px window, as in
+        Wang et al. 2004). The window should span about 3.3 sigma each side
+        (21 for 3, 31 for 4.5); a larger window changes nothing.
     channel_reduction : {"mean", "max"}, default="mean"
         How the ``1 - SSIM`` maps of the channels of a color image become
         one map: their mean (as scikit-image's SSIM does) or their maximum
@@ -195,8 +205,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         key is every parameter that changes the weights, a hash of the
         training images and the versions of skvqad, torch and skorch, so a
         refit that differs only in ``score_map``, ``ssim_window``,
-        ``channel_reduction``, ``dilation_radius``, ``ssim_dilation_radius``
-        or ``contamination`` (a grid search over them, say) loads the
+        ``ssim_sigma``, ``channel_reduction``, ``dilation_radius``,
+        ``ssim_dilation_radius`` or ``contamination`` (a grid search over them, say) loads the
         network instead of training it again. The cache holds pickles: keep
         its folder writable by you only. Needs an int ``random_state`` to ever
         hit the cache.
@@ -245,8 +255,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     so that the detector can be cross-validated on labelled data
     (``y = -1`` for anomalies).
 
-    **Post-processing.** ``score_map``, ``ssim_window``, ``channel_reduction``,
-    ``dilation_radius`` and ``ssim_dilation_radius`` act only when scoring;
+    **Post-processing.** ``score_map``, ``ssim_window``, ``ssim_sigma``,
+    ``channel_reduction``, ``dilation_radius`` and ``ssim_dilation_radius``
+    act only when scoring;
     changing them with ``set_params`` after ``fit`` changes ``score_samples`` and
     ``anomaly_map`` at once, but ``offset_`` keeps the value computed by
     ``fit``. (The parameter is ``score_map``, not ``score``: scikit-learn
@@ -277,8 +288,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "n_downsampling": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_residual_layers": [Interval(Integral, 0, None, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
+        "codebook_restart": ["boolean"],
         "score_map": [StrOptions(set(SCORES))],
         "ssim_window": [Interval(Integral, 1, None, closed="left")],
+        "ssim_sigma": [Interval(Real, 0, None, closed="neither")],
         "channel_reduction": [StrOptions(set(CHANNEL_REDUCTIONS))],
         "dilation_radius": [Interval(Integral, 0, None, closed="left")],
         "ssim_dilation_radius": [Interval(Integral, 0, None, closed="left")],
@@ -305,8 +318,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         n_downsampling: int | str = "auto",
         n_residual_layers: int = 3,
         beta: float = 0.25,
+        codebook_restart: bool = False,
         score_map: str = "ssim+am",
         ssim_window: int = 11,
+        ssim_sigma: float = 1.5,
         channel_reduction: str = "mean",
         dilation_radius: int = 2,
         ssim_dilation_radius: int = 0,
@@ -329,8 +344,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.n_downsampling = n_downsampling
         self.n_residual_layers = n_residual_layers
         self.beta = beta
+        self.codebook_restart = codebook_restart
         self.score_map = score_map
         self.ssim_window = ssim_window
+        self.ssim_sigma = ssim_sigma
         self.channel_reduction = channel_reduction
         self.dilation_radius = dilation_radius
         self.ssim_dilation_radius = ssim_dilation_radius
@@ -442,7 +459,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             # Copies: skorch initialises callbacks in place, the parameter stays as given.
-            callbacks=copy.deepcopy(list(self.callbacks or [])),
+            callbacks=copy.deepcopy(list(self.callbacks or []))
+            + ([("codebook_restart", CodebookRestart())] if self.codebook_restart else []),
             device=device,
             bf16=self.mixed_precision,
         )
@@ -542,6 +560,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 factor=factor,
                 score=self.score_map,
                 window_size=self.ssim_window,
+                sigma=self.ssim_sigma,
                 channel_reduction=self.channel_reduction,
                 dilation_radius=self.dilation_radius,
                 ssim_dilation_radius=self.ssim_dilation_radius,

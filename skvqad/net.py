@@ -4,7 +4,8 @@
 ``get_loss`` evaluates :class:`skvqad.model.VQVAELoss` against the batch of
 images, records each term of eq. 4 in the history and stops training on a
 non-finite loss. :class:`CodebookUsage` records how many codes the epoch used
-and their perplexity. Everything else (the loop, optimiser, callbacks,
+and their perplexity; :class:`CodebookRestart` (optional) draws the codebook
+from encoder outputs and re-draws the codes left unused. Everything else (the loop, optimiser, callbacks,
 device handling, pickling) is skorch's.
 """
 
@@ -20,7 +21,7 @@ from skorch.utils import to_tensor
 
 from .model import VQVAELoss
 
-__all__ = ["VQVAENet", "CodebookUsage", "ImageBatches", "LOSS_TERMS"]
+__all__ = ["VQVAENet", "CodebookUsage", "CodebookRestart", "ImageBatches", "LOSS_TERMS"]
 
 #: Names of the loss terms recorded per batch and per epoch (``train_`` prefix).
 LOSS_TERMS = ("nll", "alignment", "commitment")
@@ -142,6 +143,161 @@ class CodebookUsage(Callback):
         p = counts[counts > 0] / counts.sum()
         net.history.record("codes_used", int((counts > 0).sum()))
         net.history.record("codebook_perplexity", float(np.exp(-(p * np.log(p)).sum())))
+
+
+class CodebookRestart(Callback):
+    """Draw the codebook from encoder outputs and re-draw unused codes.
+
+    A remedy for codebook collapse, where training ends with a few of the M
+    codes in use: after the first training batch, every code is replaced by
+    an encoder output of that batch, drawn at random without replacement (a
+    data-dependent initialisation); at the start of each later epoch, the
+    codes that no training batch of the previous epoch selected are replaced
+    the same way by encoder outputs of that epoch's last batch (the "random
+    restarts" of Dhariwal et al., Jukebox, 2020). Codes are never replaced
+    after the last epoch, so the decoder has seen every code it may meet.
+
+    Each epoch's history gets ``codes_restarted``: how many codes were
+    re-drawn at its start (all of them in the first epoch).
+
+    The detector adds this callback when ``codebook_restart=True``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad import VQVAEAnomalyDetector
+    >>> X = np.random.default_rng(0).uniform(0.2, 0.8, size=(32, 8, 8))
+    >>> detector = VQVAEAnomalyDetector(
+    ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+    ...     max_epochs=2, batch_size=16, codebook_restart=True, random_state=0, device="cpu",
+    ... ).fit(X)
+    >>> detector.history_[0, "codes_restarted"]
+    8
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        """Forget the state of an earlier fit.
+
+        Parameters
+        ----------
+        net : VQVAENet
+            The net about to be trained (unused).
+        **kwargs
+            Ignored.
+
+        Examples
+        --------
+        >>> from skvqad.net import CodebookRestart
+        >>> restart = CodebookRestart()
+        >>> restart.on_train_begin(net=None)
+        >>> restart.initialized_, restart.counts_, restart.pool_
+        (False, None, None)
+        """
+        self.initialized_ = False
+        self.counts_ = None
+        self.pool_ = None
+
+    def _redraw(self, net, codes: torch.Tensor, pool: torch.Tensor) -> int:
+        """Replace the codebook rows ``codes`` by random rows of ``pool``."""
+        n = len(codes)
+        if n == 0:
+            return 0
+        rows = torch.randperm(len(pool), device=pool.device)[:n]
+        if len(rows) < n:  # fewer vectors than codes: draw with replacement
+            rows = torch.randint(len(pool), (n,), device=pool.device)
+        weight = net.module_.codebook.weight
+        with torch.no_grad():
+            weight[codes.to(weight.device)] = pool[rows].to(weight.device, weight.dtype)
+        return n
+
+    def on_epoch_begin(self, net, **kwargs):
+        """Re-draw the codes that the previous epoch left unused.
+
+        Parameters
+        ----------
+        net : VQVAENet
+            The net being trained; ``codes_restarted`` goes to its history.
+        **kwargs
+            Ignored.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> from skvqad.net import CodebookRestart, VQVAENet
+        >>> net = VQVAENet(
+        ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
+        ...     module__n_embeddings=8, module__n_residual_layers=1,
+        ... ).initialize()
+        >>> restart = CodebookRestart()
+        >>> restart.on_train_begin(net)
+        >>> restart.initialized_ = True
+        >>> restart.counts_ = torch.tensor([5, 0, 3, 0, 0, 1, 1, 2])  # 3 unused codes
+        >>> restart.pool_ = torch.randn(10, 4)
+        >>> net.history.new_epoch()
+        >>> restart.on_epoch_begin(net)
+        >>> net.history[-1, "codes_restarted"]
+        3
+        """
+        if not self.initialized_:
+            return
+        restarted = 0
+        if self.counts_ is not None and self.pool_ is not None:
+            dead = torch.nonzero(self.counts_ == 0).flatten()
+            restarted = self._redraw(net, dead, self.pool_)
+        net.history.record("codes_restarted", restarted)
+        self.counts_ = None
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        """Initialise the codebook after the first batch; count the codes used.
+
+        Parameters
+        ----------
+        net : VQVAENet
+            The net being trained.
+        batch : tuple, default=None
+            The batch (unused).
+        training : bool, default=False
+            Only training batches count.
+        y_pred : VQVAEOutput, default=None
+            The net's output for the batch.
+        **kwargs
+            Ignored.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> from skvqad.net import CodebookRestart, VQVAENet
+        >>> net = VQVAENet(
+        ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
+        ...     module__n_embeddings=8, module__n_residual_layers=1,
+        ... ).initialize()
+        >>> net.history.new_epoch()
+        >>> restart = CodebookRestart()
+        >>> restart.on_train_begin(net)
+        >>> out = net.infer(torch.rand(4, 1, 8, 8))
+        >>> restart.on_batch_end(net, training=True, y_pred=out)
+        >>> codes = net.module_.codebook.weight  # now 8 of the 16 encoder outputs
+        >>> z_e = out.z_e.permute(0, 2, 3, 1).reshape(-1, 4)
+        >>> bool(all((z_e == code).all(1).any() for code in codes))
+        True
+        """
+        if not training or y_pred is None:
+            return
+        z_e = y_pred.z_e.detach()
+        pool = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1]).float()
+        if not self.initialized_:
+            codebook = net.module_.codebook
+            n = self._redraw(net, torch.arange(codebook.num_embeddings, device=pool.device), pool)
+            net.history.record("codes_restarted", n)
+            self.initialized_ = True
+            return
+        counts = torch.bincount(
+            y_pred.indices.flatten(), minlength=net.module_.codebook.num_embeddings
+        )
+        self.counts_ = counts if self.counts_ is None else self.counts_ + counts
+        self.pool_ = pool
 
 
 class ImageBatches:

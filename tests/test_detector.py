@@ -349,3 +349,19 @@ def test_import_is_light():
             "print(sorted(m for m in ('torch', 'skorch', 'sklearn', 'PIL', 'matplotlib', 'dask') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_ssim_sigma_sets_the_scale_of_the_ssim_map(fitted, stripes):
+    from skvqad.maps import ssim
+    import torch as _torch
+
+    x = _torch.from_numpy(stripes[:3, None])
+    recon = _torch.from_numpy(fitted.reconstruct(stripes[:3])[:, None])
+    maps = {}
+    for sigma in (0.5, 3.0):
+        fitted.set_params(score_map="ssim", ssim_window=15, ssim_sigma=sigma)
+        maps[sigma] = fitted.anomaly_map(stripes[:3])
+        want = 1 - ssim(x, recon, window_size=15, sigma=sigma)[:, 0]
+        np.testing.assert_allclose(maps[sigma], want.numpy(), atol=1e-5)
+    assert not np.allclose(maps[0.5], maps[3.0], atol=1e-3)
+    fitted.set_params(ssim_window=11, ssim_sigma=1.5)

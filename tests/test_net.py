@@ -47,3 +47,71 @@ def test_mixed_precision_runs_the_module_in_bf16_but_quantizes_in_fp32(stripes, 
 
 def test_mixed_precision_auto_is_off_on_cpu(stripes, tiny_params):
     assert not VQVAEAnomalyDetector(**tiny_params).fit(stripes).net_.bf16_enabled
+
+
+def _restart_net(n_embeddings=16):
+    from skvqad.model import VQVAE
+    from skvqad.net import CodebookRestart, VQVAENet
+
+    torch.manual_seed(0)
+    net = VQVAENet(
+        VQVAE, module__hidden_channels=8, module__embedding_dim=4,
+        module__n_embeddings=n_embeddings, module__n_residual_layers=1,
+    ).initialize()
+    net.history.new_epoch()
+    restart = CodebookRestart()
+    restart.on_train_begin(net)
+    return net, restart
+
+
+def test_codebook_restart_draws_every_code_from_the_first_batch():
+    net, restart = _restart_net()
+    out = net.infer(torch.rand(8, 1, 8, 8))  # 32 encoder outputs for 16 codes
+    restart.on_batch_end(net, training=True, y_pred=out)
+    z_e = out.z_e.permute(0, 2, 3, 1).reshape(-1, 4)
+    codes = net.module_.codebook.weight.detach()
+    # Each code is one of the encoder outputs, and no output is used twice.
+    match = (codes[:, None, :] == z_e[None, :, :]).all(-1)
+    assert match.any(1).all()
+    assert len(set(match.float().argmax(1).tolist())) == 16
+    assert net.history[-1, "codes_restarted"] == 16
+    # Validation batches change nothing.
+    before = codes.clone()
+    restart.on_batch_end(net, training=False, y_pred=net.infer(torch.rand(8, 1, 8, 8)))
+    assert torch.equal(net.module_.codebook.weight, before)
+
+
+def test_codebook_restart_redraws_only_the_unused_codes():
+    net, restart = _restart_net(n_embeddings=8)
+    restart.on_batch_end(net, training=True, y_pred=net.infer(torch.rand(8, 1, 8, 8)))
+    out = net.infer(torch.rand(8, 1, 8, 8))
+    used = out.indices.unique()
+    restart.on_batch_end(net, training=True, y_pred=out)
+    before = net.module_.codebook.weight.detach().clone()
+    net.history.new_epoch()
+    restart.on_epoch_begin(net)
+    after = net.module_.codebook.weight.detach()
+    unused = torch.tensor([k for k in range(8) if k not in used.tolist()])
+    assert net.history[-1, "codes_restarted"] == len(unused) > 0
+    torch.testing.assert_close(after[used], before[used], rtol=0, atol=0)
+    assert not (after[unused] == before[unused]).all(1).any()
+    pool = out.z_e.permute(0, 2, 3, 1).reshape(-1, 4)
+    assert all((pool == code).all(1).any() for code in after[unused])
+    # The counts start again: the next epoch with no batch restarts nothing.
+    net.history.new_epoch()
+    restart.on_epoch_begin(net)
+    assert net.history[-1, "codes_restarted"] == 0
+
+
+def test_codebook_restart_keeps_codes_in_use_during_fit(tiny_params):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, size=(64, 16, 16)).astype(np.float32)
+    params = dict(tiny_params, n_embeddings=32, max_epochs=4, batch_size=16)
+    plain = VQVAEAnomalyDetector(**params).fit(X)
+    restarted = VQVAEAnomalyDetector(**params, codebook_restart=True).fit(X)
+    assert "codes_restarted" not in plain.history_[-1]
+    assert restarted.history_[0, "codes_restarted"] == 32
+    assert restarted.history_[-1, "codes_used"] > plain.history_[-1, "codes_used"]
+    # The parameter stays as given and the user's callbacks are untouched.
+    assert restarted.get_params()["callbacks"] is None
+    assert np.isfinite(restarted.score_samples(X)).all()

@@ -2,8 +2,8 @@
 
 Trains one network on the stated split of ``examples/magnetic_tile.py``
 (80 % of MT_Free, seed 0), then scores the test set with a grid of
-post-processing settings (``score_map``, ``ssim_window``,
-``dilation_radius``, ``ssim_dilation_radius``), none of which changes the
+post-processing settings (``score_map``, ``ssim_window`` with
+``ssim_sigma``, ``dilation_radius``, ``ssim_dilation_radius``), none of which changes the
 weights, and reports the pooled pixel AUROC, AUPRO and per-image pixel AUROC
 of each. Results go to a JSON file and a markdown table.
 
@@ -35,6 +35,7 @@ def main(argv=None):
     p.add_argument("--max-epochs", type=int, default=25)
     p.add_argument("--hidden-channels", type=int, default=64)
     p.add_argument("--n-embeddings", type=int, default=128)
+    p.add_argument("--codebook-restart", action="store_true")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="path without extension for .json and .md")
     args = p.parse_args(argv)
@@ -51,15 +52,19 @@ def main(argv=None):
 
     detector = VQVAEAnomalyDetector(
         hidden_channels=args.hidden_channels, embedding_dim=64, n_embeddings=args.n_embeddings,
-        max_epochs=args.max_epochs, batch_size=32, device=args.device, random_state=0)
+        max_epochs=args.max_epochs, batch_size=32, codebook_restart=args.codebook_restart,
+        device=args.device, random_state=0)
     start = time.perf_counter()
     detector.fit(data.images[train])
     fit_seconds = time.perf_counter() - start
 
-    grid = [dict(score_map="ssim", ssim_window=w, dilation_radius=0, ssim_dilation_radius=sd)
-            for w, sd in itertools.product((7, 11, 21), (0, 4))]
-    grid += [dict(score_map="ssim+am", ssim_window=11, dilation_radius=d, ssim_dilation_radius=sd)
-             for d, sd in itertools.product((2, 8), (0, 4))]
+    # SSIM scales: the window spans about 3.3 sigma each side.
+    scales = ((11, 1.5), (21, 3.0), (31, 4.5), (41, 6.0))
+    grid = [dict(score_map="ssim", ssim_window=w, ssim_sigma=s, dilation_radius=0,
+                 ssim_dilation_radius=sd) for (w, s), sd in itertools.product(scales, (0, 4))]
+    grid += [dict(score_map="ssim+am", ssim_window=w, ssim_sigma=s, dilation_radius=d,
+                  ssim_dilation_radius=sd)
+             for (w, s), d, sd in itertools.product(scales[:2], (2, 8), (0, 4))]
     rows = []
     for settings in grid:
         maps = detector.set_params(**settings).anomaly_map(X_test)
@@ -73,12 +78,14 @@ def main(argv=None):
     env = environment(detector.net_.device)
     command = "python benchmarks/mtd_postprocessing.py " + " ".join(
         argv if argv is not None else __import__("sys").argv[1:])
-    table = ["| score_map | ssim_window | dilation_radius | ssim_dilation_radius | pooled pixel AUROC "
-             "| AUPRO | per-image pixel AUROC | " + " | ".join(d[3:] for d in DEFECTS) + " |",
-             "|---|---|---|---|---|---|---|" + "---|" * len(DEFECTS)]
+    table = ["| score_map | ssim_window | ssim_sigma | dilation_radius | ssim_dilation_radius "
+             "| pooled pixel AUROC | AUPRO | per-image pixel AUROC | "
+             + " | ".join(d[3:] for d in DEFECTS) + " |",
+             "|---|---|---|---|---|---|---|---|" + "---|" * len(DEFECTS)]
     for r in rows:
         s, a = r["settings"], r["all"]
-        table.append(f"| {s['score_map']} | {s['ssim_window']} | {s['dilation_radius']} | "
+        table.append(f"| {s['score_map']} | {s['ssim_window']} | {s['ssim_sigma']} | "
+                     f"{s['dilation_radius']} | "
                      f"{s['ssim_dilation_radius']} | {a['pixel_auroc']:.3f} | {a['aupro']:.3f} | "
                      f"{a['per_image_pixel_auroc']:.3f} | "
                      + " | ".join(f"{r['pixel_auroc_by_type'][d]:.3f}" for d in DEFECTS) + " |")
@@ -90,7 +97,9 @@ def main(argv=None):
         f"# Magnetic Tile Defect: post-processing on one network\n\nCommand: `{command}`  \n"
         f"Device: {env['device']}; " + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
         + f".  \nOne network ({args.hidden_channels} channels, M={args.n_embeddings}, "
-        f"{args.max_epochs} epochs, {args.image_size} px; trained in {fit_seconds:.0f} s), "
+        f"{args.max_epochs} epochs, {args.image_size} px, codebook_restart="
+        f"{args.codebook_restart}; trained in {fit_seconds:.0f} s; codes used in the last "
+        f"epoch: {detector.history_[-1, 'codes_used']}), "
         "scored with each setting; split as in examples/magnetic_tile.py. Per-type columns: "
         "pooled pixel AUROC of that type's images with all normal test images.\n\n"
         + "\n".join(table) + "\n")

@@ -1,4 +1,4 @@
-"""The pixel-level examples run end to end on tiny fake data sets."""
+"""The examples and the recipe benchmark run end to end on tiny fake data sets."""
 
 import importlib.util
 import json
@@ -10,12 +10,13 @@ import pytest
 PIL = pytest.importorskip("PIL.Image")
 pytest.importorskip("matplotlib")
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 TINY = ["--image-size", "16", "--max-epochs", "1", "--hidden-channels", "8", "--device", "cpu"]
 
 
-def run_example(name, argv):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+def run_example(name, argv, folder=EXAMPLES):
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(argv)
@@ -83,3 +84,42 @@ def test_ucsd_ped1(tmp_path):
     result = json.loads((tmp_path / "out" / "ucsd.json").read_text())
     assert 0 <= result["reports"]["ssim+am"]["pixel_auroc"] <= 1
     assert (tmp_path / "out" / "ucsd.png").exists()
+
+
+def cifar_like_folder(root, classes=("airplane", "automobile", "bird"), n_train=6, n_test=4):
+    """A CIFAR-10-style folder of 8 px colour images, one brightness per class."""
+    rng = np.random.default_rng(3)
+    for k, name in enumerate(classes):
+        for split, n in (("train", n_train), ("test", n_test)):
+            for i in range(n):
+                img = np.clip(rng.normal(60 + 60 * k, 20, size=(8, 8, 3)), 0, 255).astype(np.uint8)
+                save(root / split / name / f"{i:04d}.png", img)
+    return root
+
+
+def test_cifar10_one_vs_rest(tmp_path):
+    root = cifar_like_folder(tmp_path / "cifar")
+    out = tmp_path / "cifar10.json"
+    run_example("cifar10_one_vs_rest", ["--data-dir", str(root), "--quick", "--max-epochs", "1",
+                                        "--device", "cpu", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert [r["class"] for r in result["rows"]] == ["airplane", "automobile", "bird"]
+    assert result["label"].startswith("QUICK RUN")
+    for row in result["rows"]:
+        assert row["n_train"] == 6
+        assert all(0 <= row[k] <= 1 for k in ("ssim", "ssim+am", "am"))
+
+
+def test_cifar10_recipe_benchmark(tmp_path):
+    root = cifar_like_folder(tmp_path / "cifar")
+    out = tmp_path / "recipe"
+    run_example("cifar10_recipe", ["--data-dir", str(root), "--proxy", "--max-epochs", "1",
+                                   "--classes", "bird", "--configs", "base", "restart",
+                                   "--device", "cpu", "--out", str(out)], folder=ROOT / "benchmarks")
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert [(r["config"], r["class"]) for r in result["rows"]] == [("base", "bird"),
+                                                                 ("restart", "bird")]
+    scores = result["rows"][0]["auroc"]
+    assert {"l2/mean", "ssim/w11/mean/mean", "am/d2/mean", "ssim+am/w11/d2/mean"} <= set(scores)
+    assert all(0 <= v <= 1 for v in scores.values())
+    assert "| restart (1 cl.) |" in out.with_suffix(".md").read_text()

@@ -16,11 +16,14 @@ so the scoring comparisons never mix networks:
 
 Training configurations (the smaller proxy network when ``--proxy``):
 
-* ``base``: the package defaults (codebook uniform in ``[-1/M, 1/M]``);
+* ``base``: the paper's training (``codebook_restart=False``: codebook
+  uniform in ``[-1/M, 1/M]``);
 * ``restart``: + :class:`skvqad.net.CodebookRestart` (codebook drawn from the
   first batch's encoder outputs, unused codes re-drawn each epoch);
 * ``lr3e-4``: ``base`` with a learning rate of 3e-4;
-* ``long``: ``restart`` with twice the epochs.
+* ``long``: ``restart`` with twice the epochs;
+* ``restart-lr3e-4``, ``restart-bs32``: ``restart`` with a learning rate of
+  3e-4, or batches of 32 images (four times the steps per epoch).
 
     python benchmarks/cifar10_recipe.py --data-dir cifar10-jpg --proxy --out benchmarks/results/cifar10_recipe_cpu
 
@@ -66,12 +69,14 @@ def load(data_dir, cache):
 def configs(proxy: bool, epochs: int | None):
     size = (dict(hidden_channels=64, embedding_dim=64, n_residual_layers=2) if proxy else {})
     e = epochs or (10 if proxy else 40)
-    base = dict(size, n_embeddings=512, max_epochs=e, lr=1e-3)
+    base = dict(size, n_embeddings=512, max_epochs=e, lr=1e-3, codebook_restart=False)
     return {
         "base": base,
         "restart": dict(base, codebook_restart=True),
         "lr3e-4": dict(base, lr=3e-4),
         "long": dict(base, codebook_restart=True, max_epochs=2 * e),
+        "restart-lr3e-4": dict(base, codebook_restart=True, lr=3e-4),
+        "restart-bs32": dict(base, codebook_restart=True, batch_size=32),
     }
 
 

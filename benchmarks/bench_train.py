@@ -97,6 +97,7 @@ def estimator_run(X, cfg, device):
         hidden_channels=m["hidden_channels"], n_downsampling=m["n_downsampling"],
         n_residual_layers=m["n_residual_layers"], max_epochs=cfg["epochs"],
         batch_size=cfg["batch_size"], lr=cfg["lr"], device=device, random_state=0,
+        codebook_restart=False,  # the plain loop has no restarts: compare like with like
     )
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()

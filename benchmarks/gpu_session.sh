@@ -34,4 +34,8 @@ step python3 benchmarks/bench_maps.py --device "$DEV" --n-images "$MAPS_N" --out
   --device "$DEV" $EPOCHS $CLASSES --json "$RES/cifar10.json"
 [ -d "$DATA/mtd" ] && step python3 examples/magnetic_tile.py --root "$DATA/mtd" --device "$DEV" $EPOCHS \
   --out "$RES/mtd"
+# Last, as it may be cut by the time limit: the recipe search at the paper's size.
+if [ "${TINY:-0}" = 1 ]; then RECIPE="--proxy --max-epochs 1 --n-train 64 --classes bird"; else RECIPE=; fi
+[ -d "$DATA/cifar10-jpg" ] && step python3 benchmarks/cifar10_recipe.py --data-dir "$DATA/cifar10-jpg" \
+  --device "$DEV" $RECIPE --configs base restart --out "$RES/cifar10_recipe_gpu"
 ls -R "$RES"

@@ -35,7 +35,7 @@ def main(argv=None):
     p.add_argument("--max-epochs", type=int, default=25)
     p.add_argument("--hidden-channels", type=int, default=64)
     p.add_argument("--n-embeddings", type=int, default=128)
-    p.add_argument("--codebook-restart", action="store_true")
+    p.add_argument("--codebook-restart", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="path without extension for .json and .md")
     args = p.parse_args(argv)

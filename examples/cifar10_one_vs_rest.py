@@ -69,9 +69,11 @@ def make_detector(args):
     if args.quick:
         return VQVAEAnomalyDetector(
             hidden_channels=64, embedding_dim=64, n_embeddings=128, n_residual_layers=2,
-            max_epochs=args.max_epochs or 5, batch_size=128, device=args.device, random_state=0)
-    return VQVAEAnomalyDetector(
-        max_epochs=args.max_epochs or 40, device=args.device, random_state=0)
+            max_epochs=args.max_epochs or 5, batch_size=128, codebook_restart=args.codebook_restart,
+            device=args.device, random_state=0)
+    return VQVAEAnomalyDetector(max_epochs=args.max_epochs or 40,
+                                codebook_restart=args.codebook_restart, device=args.device,
+                                random_state=0)
 
 
 def main(argv=None):
@@ -81,6 +83,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="small subset and model for CPUs; NOT the paper's protocol")
     parser.add_argument("--max-epochs", type=int)
+    parser.add_argument("--codebook-restart", action=argparse.BooleanOptionalAction, default=True,
+                        help="re-draw unused codes (the default); --no-codebook-restart trains "
+                        "as the paper does")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args(argv)

@@ -31,6 +31,9 @@ SCORE_MAPS = ("ssim", "am", "ssim+am")
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-epochs", type=int, default=150)
+    parser.add_argument("--codebook-restart", action=argparse.BooleanOptionalAction, default=True,
+                        help="re-draw unused codes (the default); --no-codebook-restart trains "
+                        "as the paper does")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -50,6 +53,7 @@ def main(argv=None):
         max_epochs=args.max_epochs,
         batch_size=32,
         lr=1e-3,
+        codebook_restart=args.codebook_restart,
         device=args.device,
         random_state=0,
     )

@@ -55,6 +55,10 @@ def main(argv=None):
     parser.add_argument("--n-embeddings", type=int, default=256)
     parser.add_argument("--dilation-radius", type=int, default=4)
     parser.add_argument("--ssim-window", type=int, default=11)
+    parser.add_argument("--ssim-sigma", type=float, default=1.5)
+    parser.add_argument("--codebook-restart", action=argparse.BooleanOptionalAction, default=True,
+                        help="re-draw unused codes (the default); --no-codebook-restart trains "
+                        "as the paper does")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="mtd_results", help="folder for JSON and figures")
     args = parser.parse_args(argv)
@@ -74,6 +78,7 @@ def main(argv=None):
     detector = VQVAEAnomalyDetector(
         hidden_channels=args.hidden_channels, embedding_dim=64, n_embeddings=args.n_embeddings,
         dilation_radius=args.dilation_radius, ssim_window=args.ssim_window,
+        ssim_sigma=args.ssim_sigma, codebook_restart=args.codebook_restart,
         max_epochs=args.max_epochs, batch_size=32, device=args.device, random_state=0,
     )
     start = time.perf_counter()

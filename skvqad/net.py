@@ -197,6 +197,33 @@ class CodebookRestart(Callback):
         self.counts_ = None
         self.pool_ = None
 
+    def on_train_end(self, net, **kwargs):
+        """Drop the encoder outputs and counts kept for the restarts.
+
+        They are of no use after training, and the callback is pickled with
+        the net (``joblib.dump`` of a fitted detector).
+
+        Parameters
+        ----------
+        net : VQVAENet
+            The trained net (unused).
+        **kwargs
+            Ignored.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.net import CodebookRestart
+        >>> restart = CodebookRestart()
+        >>> restart.on_train_begin(net=None)
+        >>> restart.pool_ = torch.zeros(8192, 256)
+        >>> restart.on_train_end(net=None)
+        >>> restart.counts_ is None and restart.pool_ is None
+        True
+        """
+        self.counts_ = None
+        self.pool_ = None
+
     def _redraw(self, net, codes: torch.Tensor, pool: torch.Tensor) -> int:
         """Replace the codebook rows ``codes`` by random rows of ``pool``."""
         n = len(codes)

@@ -113,9 +113,11 @@ def variants(x, x_hat, am, factor, chunk=1000):
     for s in range(0, len(x), chunk):
         xb, hb, ab = x[s:s + chunk], x_hat[s:s + chunk], am[s:s + chunk]
         add("l2", (xb - hb).pow(2).mean(1))
+        sm_mean = {}  # per window, reused by SSIM+AM below
         for w in (5, 7, 11):
             sm = 1 - ssim(xb, hb, window_size=w, sigma=sigma_of(w))
-            add(f"ssim/w{w}/mean", sm.mean(1), top=w == 11)
+            sm_mean[w] = sm.mean(1)
+            add(f"ssim/w{w}/mean", sm_mean[w], top=w == 11)
             add(f"ssim/w{w}/max", sm.amax(1))
             gray = 1 - ssim((xb * LUMA).sum(1, keepdim=True), (hb * LUMA).sum(1, keepdim=True),
                             window_size=w, sigma=sigma_of(w))
@@ -123,11 +125,11 @@ def variants(x, x_hat, am, factor, chunk=1000):
         for d in (0, 2):
             add(f"am/d{d}", anomaly_map(xb, None, ab, factor=factor, score="am", dilation_radius=d),
                 top=d == 2)
+        up = ab.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
         for w in (7, 11):
-            sm = (1 - ssim(xb, hb, window_size=w, sigma=sigma_of(w))).mean(1)
-            up = ab.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
             for d in (0, 1, 2, 4):
-                add(f"ssim+am/w{w}/d{d}", sm * grey_dilation(up, d), top=(w, d) == (11, 2))
+                add(f"ssim+am/w{w}/d{d}", sm_mean[w] * grey_dilation(up, d),
+                    top=(w, d) == (11, 2))
     return {k: np.concatenate(v) for k, v in scores.items()}
 
 

@@ -216,7 +216,7 @@ class CodebookRestart(Callback):
         >>> from skvqad.net import CodebookRestart
         >>> restart = CodebookRestart()
         >>> restart.on_train_begin(net=None)
-        >>> restart.pool_ = torch.zeros(8192, 256)
+        >>> restart.pool_ = torch.zeros(128, 256, 8, 8)
         >>> restart.on_train_end(net=None)
         >>> restart.counts_ is None and restart.pool_ is None
         True
@@ -224,11 +224,12 @@ class CodebookRestart(Callback):
         self.counts_ = None
         self.pool_ = None
 
-    def _redraw(self, net, codes: torch.Tensor, pool: torch.Tensor) -> int:
-        """Replace the codebook rows ``codes`` by random rows of ``pool``."""
+    def _redraw(self, net, codes: torch.Tensor, z_e: torch.Tensor) -> int:
+        """Replace the codebook rows ``codes`` by random encoder outputs of ``z_e`` (n, D, h, w)."""
         n = len(codes)
         if n == 0:
             return 0
+        pool = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
         rows = torch.randperm(len(pool), device=pool.device)[:n]
         if len(rows) < n:  # fewer vectors than codes: draw with replacement
             rows = torch.randint(len(pool), (n,), device=pool.device)
@@ -260,7 +261,7 @@ class CodebookRestart(Callback):
         >>> restart.on_train_begin(net)
         >>> restart.initialized_ = True
         >>> restart.counts_ = torch.tensor([5, 0, 3, 0, 0, 1, 1, 2])  # 3 unused codes
-        >>> restart.pool_ = torch.randn(10, 4)
+        >>> restart.pool_ = torch.randn(1, 4, 2, 5)  # 10 encoder outputs
         >>> net.history.new_epoch()
         >>> restart.on_epoch_begin(net)
         >>> net.history[-1, "codes_restarted"]
@@ -312,11 +313,11 @@ class CodebookRestart(Callback):
         """
         if not training or y_pred is None:
             return
+        # Kept as is: flattened only at the next restart, not at every batch.
         z_e = y_pred.z_e.detach()
-        pool = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1]).float()
         if not self.initialized_:
             codebook = net.module_.codebook
-            n = self._redraw(net, torch.arange(codebook.num_embeddings, device=pool.device), pool)
+            n = self._redraw(net, torch.arange(codebook.num_embeddings, device=z_e.device), z_e)
             net.history.record("codes_restarted", n)
             self.initialized_ = True
             return
@@ -324,7 +325,7 @@ class CodebookRestart(Callback):
             y_pred.indices.flatten(), minlength=net.module_.codebook.num_embeddings
         )
         self.counts_ = counts if self.counts_ is None else self.counts_ + counts
-        self.pool_ = pool
+        self.pool_ = z_e
 
 
 class ImageBatches:

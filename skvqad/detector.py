@@ -24,7 +24,7 @@ from skorch.callbacks import ProgressBar
 
 from ._images import check_images, count_clipped, to_unit_images, warn_clipped
 from ._version import __version__
-from .maps import CHANNEL_REDUCTIONS, SCORES, alignment_map, anomaly_map
+from .maps import ALIGNMENTS, CHANNEL_REDUCTIONS, SCORES, alignment_map, anomaly_map
 from .model import VQVAE, VQVAELoss, reconstruction
 from .net import CodebookRestart, VQVAENet
 
@@ -145,6 +145,13 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         The anomaly map that scores the images: ``"ssim"`` is ``1 - SSIM`` (SM); ``"am"`` the
         alignment map upsampled to the image size and grey-dilated;
         ``"ssim+am"`` their product (Section II-C).
+    alignment : {"squared", "relative"}, default="squared"
+        How the AM measures each encoder output's distance to its codebook
+        vector: ``"squared"`` is the paper's ``||z_e - e||^2`` (eq. 6);
+        ``"relative"`` divides it by ``||z_e||^2``. The squared distance
+        grows with the scale of ``z_e``, which follows the local contrast of
+        the image, so that high-contrast normal images score as anomalous;
+        the relative one does not (see the user guide for measurements).
     ssim_window : int, default=11
         Side of the Gaussian SSIM window (odd).
     ssim_sigma : float, default=1.5
@@ -152,6 +159,12 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         of the structures that SSIM compares (1.5 with an 11 px window, as in
         Wang et al. 2004). The window should span about 3.3 sigma each side
         (21 for 3, 31 for 4.5); a larger window changes nothing.
+    ssim_constants : tuple of two floats or None, default=None
+        ``(c1, c2)`` of eq. 5. None: Wang et al.'s ``(0.01)^2`` and
+        ``(0.03)^2`` for images in [0, 1]. The paper's text writes
+        ``c1 = 0.01`` and ``c2 = 0.03``; such larger constants make the map
+        less sensitive to small differences in flat patches and closer to a
+        locally averaged squared error.
     channel_reduction : {"mean", "max"}, default="mean"
         How the ``1 - SSIM`` maps of the channels of a color image become
         one map: their mean (as scikit-image's SSIM does) or their maximum
@@ -292,8 +305,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "beta": [Interval(Real, 0, None, closed="left")],
         "codebook_restart": ["boolean"],
         "score_map": [StrOptions(set(SCORES))],
+        "alignment": [StrOptions(set(ALIGNMENTS))],
         "ssim_window": [Interval(Integral, 1, None, closed="left")],
         "ssim_sigma": [Interval(Real, 0, None, closed="neither")],
+        "ssim_constants": [tuple, list, None],
         "channel_reduction": [StrOptions(set(CHANNEL_REDUCTIONS))],
         "dilation_radius": [Interval(Integral, 0, None, closed="left")],
         "ssim_dilation_radius": [Interval(Integral, 0, None, closed="left")],
@@ -322,8 +337,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         beta: float = 0.25,
         codebook_restart: bool = True,
         score_map: str = "ssim+am",
+        alignment: str = "squared",
         ssim_window: int = 11,
         ssim_sigma: float = 1.5,
+        ssim_constants: tuple | None = None,
         channel_reduction: str = "mean",
         dilation_radius: int = 2,
         ssim_dilation_radius: int = 0,
@@ -348,8 +365,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.beta = beta
         self.codebook_restart = codebook_restart
         self.score_map = score_map
+        self.alignment = alignment
         self.ssim_window = ssim_window
         self.ssim_sigma = ssim_sigma
+        self.ssim_constants = ssim_constants
         self.channel_reduction = channel_reduction
         self.dilation_radius = dilation_radius
         self.ssim_dilation_radius = ssim_dilation_radius
@@ -468,8 +487,19 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         )
 
     def _check_post_processing_params(self):
+        # Also checked when scoring: these may be changed with set_params after fit.
         if self.ssim_window % 2 == 0:
             raise ValueError(f"ssim_window must be odd, got {self.ssim_window}.")
+        if self.alignment not in ALIGNMENTS:
+            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}.")
+        if self.ssim_constants is not None and (
+            len(self.ssim_constants) != 2
+            or not all(isinstance(c, Real) and c > 0 for c in self.ssim_constants)
+        ):
+            raise ValueError(
+                "ssim_constants must be None or (c1, c2), two positive numbers, "
+                f"got {self.ssim_constants!r}."
+            )
         if self.image_shape is not None and (
             len(self.image_shape) not in (2, 3)
             or not all(isinstance(s, Integral) and s > 0 for s in self.image_shape)
@@ -554,7 +584,11 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         factor = 2**self.n_downsampling_
         for x, out in self._iter_outputs(X):
             x_hat = reconstruction(out.logits) if self.score_map != "am" else None
-            am = alignment_map(out.z_e, out.e) if self.score_map != "ssim" else None
+            am = (
+                alignment_map(out.z_e, out.e, relative=self.alignment == "relative")
+                if self.score_map != "ssim"
+                else None
+            )
             yield anomaly_map(
                 x,
                 x_hat,
@@ -566,6 +600,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 channel_reduction=self.channel_reduction,
                 dilation_radius=self.dilation_radius,
                 ssim_dilation_radius=self.ssim_dilation_radius,
+                ssim_constants=self.ssim_constants,
             )
 
     def _score_images(self, X: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 * SM (eq. 5): per-pixel SSIM between an image and its reconstruction, with a
   Gaussian window; the anomaly map is ``1 - SSIM``.
 * AM (eq. 6): squared distance between each encoder output and its codebook
-  vector, on the latent grid.
+  vector, on the latent grid (optionally relative to the encoder output's
+  squared norm, not the paper's).
 * SSIM+AM (Section II-C): AM upsampled to the image size, grey-dilated with a
   flat square structuring element, multiplied with ``1 - SSIM``.
 
@@ -19,6 +20,7 @@ from torch.nn import functional as F
 __all__ = [
     "SCORES",
     "CHANNEL_REDUCTIONS",
+    "ALIGNMENTS",
     "gaussian_window",
     "ssim",
     "alignment_map",
@@ -30,6 +32,9 @@ __all__ = [
 SCORES = ("ssim+am", "ssim", "am")
 #: How :func:`anomaly_map` combines per-channel ``1 - SSIM`` maps.
 CHANNEL_REDUCTIONS = ("mean", "max")
+#: How the detector's AM measures the distance to the codebook: the paper's
+#: squared distance, or relative to ``||z_e||^2`` (:func:`alignment_map`).
+ALIGNMENTS = ("squared", "relative")
 
 
 def gaussian_window(
@@ -85,6 +90,7 @@ def ssim(
     window_size: int = 11,
     sigma: float = 1.5,
     data_range: float = 1.0,
+    constants: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Per-pixel structural similarity (eq. 5) of two batches of images.
 
@@ -98,6 +104,12 @@ def ssim(
         Standard deviation of the Gaussian window.
     data_range : float, default=1.0
         ``L`` in the constants ``c1 = (0.01 L)^2`` and ``c2 = (0.03 L)^2``.
+    constants : tuple of two floats, default=None
+        ``(c1, c2)`` given directly, overriding ``data_range``. Larger
+        constants make the map less sensitive to differences in flat, dark
+        patches and closer to a locally averaged squared error. The paper's
+        text states ``c1 = 0.01`` and ``c2 = 0.03`` (unsquared) while citing
+        Wang et al. (2004), whose constants the default follows.
 
     Returns
     -------
@@ -119,8 +131,10 @@ def ssim(
     """
     x = x.float()
     y = y.float()
-    c1 = (0.01 * data_range) ** 2
-    c2 = (0.03 * data_range) ** 2
+    if constants is None:
+        c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    else:
+        c1, c2 = (float(c) for c in constants)
     window = gaussian_window(window_size, sigma, device=x.device)
     n, c = x.shape[:2]
     # One filter call for the five moments: stack them along the channels.
@@ -134,13 +148,18 @@ def ssim(
     return num / den
 
 
-def alignment_map(z_e: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+def alignment_map(z_e: torch.Tensor, e: torch.Tensor, *, relative: bool = False) -> torch.Tensor:
     """Alignment map (eq. 6): ``||z_e - e||^2`` at each latent position.
 
     Parameters
     ----------
     z_e, e : torch.Tensor of shape (n, D, h, w)
         Encoder output and the codebook vector chosen for each position.
+    relative : bool, default=False
+        Divide by ``||z_e||^2`` at each position (not the paper's): the
+        quantisation error relative to the encoder output's scale, which
+        grows with the local contrast of the image. Positions where ``z_e``
+        is zero are divided by ``1e-12`` instead.
 
     Returns
     -------
@@ -155,8 +174,20 @@ def alignment_map(z_e: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     >>> alignment_map(z_e, e)
     tensor([[[1., 1.],
              [1., 1.]]])
+
+    Relative to ``||z_e||^2``, the map no longer depends on the scale of
+    ``z_e`` and ``e``:
+
+    >>> z_e = torch.ones(1, 4, 1, 1)
+    >>> e = torch.full((1, 4, 1, 1), 0.5)
+    >>> alignment_map(z_e, e, relative=True), alignment_map(10 * z_e, 10 * e, relative=True)
+    (tensor([[[0.2500]]]), tensor([[[0.2500]]]))
     """
-    return (z_e.float() - e.float()).pow(2).sum(dim=1)
+    z_e = z_e.float()
+    am = (z_e - e.float()).pow(2).sum(dim=1)
+    if relative:
+        am = am / z_e.pow(2).sum(dim=1).clamp_min(1e-12)
+    return am
 
 
 def grey_dilation(maps: torch.Tensor, radius: int) -> torch.Tensor:
@@ -207,6 +238,7 @@ def anomaly_map(
     channel_reduction: str = "mean",
     dilation_radius: int = 0,
     ssim_dilation_radius: int = 0,
+    ssim_constants: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Pixel anomaly map of each image (higher = more anomalous).
 
@@ -235,6 +267,8 @@ def anomaly_map(
     ssim_dilation_radius : int, default=0
         Radius of a grey dilation of the ``1 - SSIM`` map (after the channel
         reduction), which the paper applies on UCSD-Ped1 (Section III-C).
+    ssim_constants : tuple of two floats, default=None
+        ``(c1, c2)`` of the SSIM (see :func:`ssim`); None for Wang et al.'s.
 
     Returns
     -------
@@ -265,7 +299,7 @@ def anomaly_map(
     height, width = x.shape[-2:]
     result = None
     if score in ("ssim", "ssim+am"):
-        sm = 1.0 - ssim(x, x_hat, window_size=window_size, sigma=sigma)
+        sm = 1.0 - ssim(x, x_hat, window_size=window_size, sigma=sigma, constants=ssim_constants)
         result = sm.mean(dim=1) if channel_reduction == "mean" else sm.amax(dim=1)
         result = grey_dilation(result, ssim_dilation_radius)
     if score in ("am", "ssim+am"):

@@ -351,6 +351,54 @@ def test_import_is_light():
     assert out.stdout.strip() == "[]"
 
 
+def test_relative_alignment_divides_the_am_by_the_encoder_norm(fitted, stripes):
+    from skvqad.maps import alignment_map
+
+    with torch.inference_mode():
+        out = fitted.net_.evaluation_step((torch.from_numpy(stripes[:3, None]), None))
+    factor = 2**fitted.n_downsampling_
+    maps = {}
+    for alignment in ("squared", "relative"):
+        fitted.set_params(score_map="am", alignment=alignment, dilation_radius=0)
+        maps[alignment] = fitted.anomaly_map(stripes[:3])
+        want = alignment_map(out.z_e, out.e, relative=alignment == "relative")
+        want = want.repeat_interleave(factor, -2).repeat_interleave(factor, -1).numpy()
+        np.testing.assert_allclose(maps[alignment], want, rtol=1e-4, atol=1e-7)
+    assert not np.allclose(maps["squared"], maps["relative"], rtol=0.1)
+    fitted.set_params(score_map="ssim+am", alignment="squared", dilation_radius=2)
+
+
+def test_ssim_constants_set_the_constants_of_eq5(fitted, stripes):
+    from skvqad.maps import ssim
+
+    x = torch.from_numpy(stripes[:3, None])
+    recon = torch.from_numpy(fitted.reconstruct(stripes[:3])[:, None])
+    fitted.set_params(score_map="ssim", ssim_constants=(0.01, 0.03))
+    got = fitted.anomaly_map(stripes[:3])
+    np.testing.assert_allclose(got, 1 - ssim(x, recon, constants=(0.01, 0.03))[:, 0].numpy(),
+                               atol=1e-5)
+    default = fitted.set_params(ssim_constants=None).anomaly_map(stripes[:3])
+    assert not np.allclose(got, default, atol=1e-3)
+    fitted.set_params(score_map="ssim+am")
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(alignment="cosine"), "alignment must be one of"),
+    (dict(ssim_constants=(0.01,)), "ssim_constants must be"),
+    (dict(ssim_constants=(0.01, -1.0)), "ssim_constants must be"),
+    (dict(ssim_constants=("a", 0.03)), "ssim_constants must be"),
+])
+def test_bad_scoring_parameters_set_after_fit(fitted, stripes, params, match):
+    fitted.set_params(**params)
+    try:
+        with pytest.raises(ValueError, match=match):
+            fitted.score_samples(stripes[:2])
+        with pytest.raises(ValueError, match=match.split()[0]):
+            VQVAEAnomalyDetector(**{**fitted.get_params(), **params}).fit(stripes)
+    finally:
+        fitted.set_params(alignment="squared", ssim_constants=None)
+
+
 def test_ssim_sigma_sets_the_scale_of_the_ssim_map(fitted, stripes):
     from skvqad.maps import ssim
     import torch as _torch

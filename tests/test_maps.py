@@ -8,7 +8,7 @@ from scipy import ndimage
 from skvqad.maps import alignment_map, anomaly_map, grey_dilation, ssim
 
 
-def numpy_ssim(x, y, window_size=11, sigma=1.5, L=1.0):
+def numpy_ssim(x, y, window_size=11, sigma=1.5, L=1.0, constants=None):
     """Eq. 5 with Gaussian-weighted statistics, one 2-D image, scipy filters."""
     radius = (window_size - 1) // 2
     filt = lambda a: ndimage.gaussian_filter(a, sigma, mode="nearest", truncate=radius / sigma)
@@ -18,7 +18,7 @@ def numpy_ssim(x, y, window_size=11, sigma=1.5, L=1.0):
     var_x = filt(x * x) - mu_x**2
     var_y = filt(y * y) - mu_y**2
     cov = filt(x * y) - mu_x * mu_y
-    c1, c2 = (0.01 * L) ** 2, (0.03 * L) ** 2
+    c1, c2 = ((0.01 * L) ** 2, (0.03 * L) ** 2) if constants is None else constants
     return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
 
 
@@ -34,6 +34,19 @@ def test_ssim_matches_numpy_reference(window_size, shape):
         for c in range(shape[1]):
             want = numpy_ssim(x[i, c], y[i, c], window_size=window_size)
             np.testing.assert_allclose(got[i, c], want, atol=2e-5)
+
+
+@pytest.mark.parametrize("constants", [(0.01, 0.03), (1e-3, 0.5)])
+def test_ssim_constants_match_numpy_reference(constants):
+    rng = np.random.default_rng(1)
+    x = rng.random((2, 1, 12, 14), dtype=np.float32)
+    y = np.clip(x + rng.normal(0, 0.2, size=x.shape), 0, 1).astype(np.float32)
+    got = ssim(torch.from_numpy(x), torch.from_numpy(y), constants=constants).numpy()
+    default = ssim(torch.from_numpy(x), torch.from_numpy(y)).numpy()
+    assert not np.allclose(got, default, atol=1e-3)
+    for i in range(2):
+        np.testing.assert_allclose(got[i, 0], numpy_ssim(x[i, 0], y[i, 0], constants=constants),
+                                   atol=2e-5)
 
 
 def test_ssim_of_identical_images_is_one():
@@ -56,6 +69,18 @@ def test_alignment_map_is_squared_distance():
     z, e = rng.random((2, 2, 5, 3, 4), dtype=np.float32)
     got = alignment_map(torch.from_numpy(z), torch.from_numpy(e)).numpy()
     np.testing.assert_allclose(got, ((z - e) ** 2).sum(axis=1), rtol=1e-6)
+
+
+def test_relative_alignment_map_divides_by_the_encoder_norm():
+    rng = np.random.default_rng(3)
+    z, e = rng.normal(size=(2, 2, 5, 3, 4)).astype(np.float32)
+    z[0, :, 0, 0] = 0  # a zero encoder output stays finite
+    got = alignment_map(torch.from_numpy(z), torch.from_numpy(e), relative=True).numpy()
+    norm = np.maximum((z.astype(np.float64) ** 2).sum(axis=1), 1e-12)
+    np.testing.assert_allclose(got, ((z - e) ** 2).sum(axis=1) / norm, rtol=1e-5)
+    assert np.isfinite(got).all()
+    scaled = alignment_map(torch.from_numpy(7 * z), torch.from_numpy(7 * e), relative=True).numpy()
+    np.testing.assert_allclose(scaled[:, 1:], got[:, 1:], rtol=1e-5)
 
 
 def _inputs(seed=3, n=2, c=3, h=14, w=18, latent=(4, 5)):

@@ -3,8 +3,9 @@
 Trains one network on the stated split of ``examples/magnetic_tile.py``
 (80 % of MT_Free, seed 0), then scores the test set with a grid of
 post-processing settings (``score_map``, ``ssim_window`` with
-``ssim_sigma``, ``dilation_radius``, ``ssim_dilation_radius``), none of which changes the
-weights, and reports the pooled pixel AUROC, AUPRO and per-image pixel AUROC
+``ssim_sigma``, ``dilation_radius``, ``ssim_dilation_radius``, and a few with
+``ssim_constants=(0.01, 0.03)`` or ``alignment="relative"``), none of which
+changes the weights, and reports the pooled pixel AUROC, AUPRO and per-image pixel AUROC
 of each. Results go to a JSON file and a markdown table.
 
     python benchmarks/mtd_postprocessing.py --root path/to/mtd --out benchmarks/results/mtd_postprocessing_cpu
@@ -35,6 +36,8 @@ def main(argv=None):
     p.add_argument("--max-epochs", type=int, default=25)
     p.add_argument("--hidden-channels", type=int, default=64)
     p.add_argument("--n-embeddings", type=int, default=128)
+    p.add_argument("--n-downsampling", default="auto",
+                   help='stride-2 layers of the encoder: "auto" (3 at 128 px) or an integer')
     p.add_argument("--codebook-restart", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="path without extension for .json and .md")
@@ -52,6 +55,8 @@ def main(argv=None):
 
     detector = VQVAEAnomalyDetector(
         hidden_channels=args.hidden_channels, embedding_dim=64, n_embeddings=args.n_embeddings,
+        n_downsampling=(args.n_downsampling if args.n_downsampling == "auto"
+                        else int(args.n_downsampling)),
         max_epochs=args.max_epochs, batch_size=32, codebook_restart=args.codebook_restart,
         device=args.device, random_state=0)
     start = time.perf_counter()
@@ -65,6 +70,15 @@ def main(argv=None):
     grid += [dict(score_map="ssim+am", ssim_window=w, ssim_sigma=s, dilation_radius=d,
                   ssim_dilation_radius=sd)
              for (w, s), d, sd in itertools.product(scales[:2], (2, 8), (0, 4))]
+    # The SSIM constants as the paper's text writes them, and the relative AM.
+    paper_c = (0.01, 0.03)
+    grid += [dict(score_map="ssim", ssim_window=11, ssim_sigma=1.5, dilation_radius=0,
+                  ssim_dilation_radius=sd, ssim_constants=paper_c) for sd in (0, 4)]
+    grid += [dict(score_map="ssim+am", ssim_window=11, ssim_sigma=1.5, dilation_radius=2,
+                  ssim_dilation_radius=0, alignment="relative", ssim_constants=c)
+             for c in (None, paper_c)]
+    defaults = dict(alignment="squared", ssim_constants=None)
+    grid = [dict(defaults, **g) for g in grid]
     rows = []
     for settings in grid:
         maps = detector.set_params(**settings).anomaly_map(X_test)
@@ -78,13 +92,15 @@ def main(argv=None):
     env = environment(detector.net_.device)
     command = "python benchmarks/mtd_postprocessing.py " + " ".join(
         argv if argv is not None else __import__("sys").argv[1:])
-    table = ["| score_map | ssim_window | ssim_sigma | dilation_radius | ssim_dilation_radius "
-             "| pooled pixel AUROC | AUPRO | per-image pixel AUROC | "
+    table = ["| score_map | alignment | ssim_window | ssim_sigma | ssim_constants | dilation_radius "
+             "| ssim_dilation_radius | pooled pixel AUROC | AUPRO | per-image pixel AUROC | "
              + " | ".join(d[3:] for d in DEFECTS) + " |",
-             "|---|---|---|---|---|---|---|---|" + "---|" * len(DEFECTS)]
+             "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(DEFECTS)]
     for r in rows:
         s, a = r["settings"], r["all"]
-        table.append(f"| {s['score_map']} | {s['ssim_window']} | {s['ssim_sigma']} | "
+        constants = "default" if s["ssim_constants"] is None else str(s["ssim_constants"])
+        table.append(f"| {s['score_map']} | {s['alignment']} | {s['ssim_window']} | "
+                     f"{s['ssim_sigma']} | {constants} | "
                      f"{s['dilation_radius']} | "
                      f"{s['ssim_dilation_radius']} | {a['pixel_auroc']:.3f} | {a['aupro']:.3f} | "
                      f"{a['per_image_pixel_auroc']:.3f} | "
@@ -97,6 +113,7 @@ def main(argv=None):
         f"# Magnetic Tile Defect: post-processing on one network\n\nCommand: `{command}`  \n"
         f"Device: {env['device']}; " + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
         + f".  \nOne network ({args.hidden_channels} channels, M={args.n_embeddings}, "
+        f"{detector.n_downsampling_} downsamplings, "
         f"{args.max_epochs} epochs, {args.image_size} px, codebook_restart="
         f"{args.codebook_restart}; trained in {fit_seconds:.0f} s; codes used in the last "
         f"epoch: {detector.history_[-1, 'codes_used']}), "

@@ -36,15 +36,19 @@ def save(path, array):
     PIL.fromarray(array).save(path)
 
 
-def test_magnetic_tile(tmp_path):
+def mtd_like_folder(root):
     rng = np.random.default_rng(0)
-    root = tmp_path / "mtd"
     for folder, n, defect in [("MT_Free", 10, False), ("MT_Blowhole", 2, True), ("MT_Break", 2, True),
                               ("MT_Crack", 2, True), ("MT_Fray", 2, True), ("MT_Uneven", 2, True)]:
         for i in range(n):
             img, mask = image(rng, defect)
             save(root / folder / "Imgs" / f"exp_{i}.jpg", img)
             save(root / folder / "Imgs" / f"exp_{i}.png", mask)
+    return root
+
+
+def test_magnetic_tile(tmp_path):
+    root = mtd_like_folder(tmp_path / "mtd")
     run_example("magnetic_tile", ["--root", str(root), "--out", str(tmp_path / "out"), *TINY,
                                   "--n-embeddings", "8"])
     result = json.loads((tmp_path / "out" / "mtd.json").read_text())
@@ -52,6 +56,21 @@ def test_magnetic_tile(tmp_path):
     assert set(result["reports"]["ssim+am"]) >= {"all", "MT_Blowhole", "MT_Uneven"}
     assert 0 <= result["reports"]["ssim+am"]["all"]["pixel_auroc"] <= 1
     assert (tmp_path / "out" / "mtd_best.png").stat().st_size > 0
+
+
+def test_mtd_postprocessing_benchmark(tmp_path):
+    root = mtd_like_folder(tmp_path / "mtd")
+    out = tmp_path / "post"
+    run_example("mtd_postprocessing", ["--root", str(root), "--out", str(out), *TINY,
+                                       "--n-embeddings", "8", "--n-downsampling", "1"],
+                folder=ROOT / "benchmarks")
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert len(result["rows"]) == 20
+    assert sum(r["settings"]["alignment"] == "relative" for r in result["rows"]) == 2
+    assert {r["settings"]["score_map"] for r in result["rows"]} == {"ssim", "ssim+am"}
+    assert all(0 <= r["all"]["pixel_auroc"] <= 1 for r in result["rows"])
+    assert set(result["rows"][0]["pixel_auroc_by_type"]) >= {"MT_Blowhole", "MT_Uneven"}
+    assert "1 downsamplings" in out.with_suffix(".md").read_text()
 
 
 def test_mvtec_ad(tmp_path):
@@ -101,9 +120,12 @@ def test_cifar10_one_vs_rest(tmp_path):
     root = cifar_like_folder(tmp_path / "cifar")
     out = tmp_path / "cifar10.json"
     run_example("cifar10_one_vs_rest", ["--data-dir", str(root), "--quick", "--max-epochs", "1",
-                                        "--device", "cpu", "--json", str(out)])
+                                        "--device", "cpu", "--json", str(out),
+                                        "--n-embeddings", "16", "--alignment", "relative"])
     result = json.loads(out.read_text())
     assert [r["class"] for r in result["rows"]] == ["airplane", "automobile", "bird"]
+    assert result["params"]["n_embeddings"] == 16 and result["params"]["alignment"] == "relative"
+    assert result["params"]["dilation_radius"] == 2  # not given: the detector's default
     assert result["label"].startswith("QUICK RUN")
     for row in result["rows"]:
         assert row["n_train"] == 6
@@ -114,12 +136,15 @@ def test_cifar10_recipe_benchmark(tmp_path):
     root = cifar_like_folder(tmp_path / "cifar")
     out = tmp_path / "recipe"
     run_example("cifar10_recipe", ["--data-dir", str(root), "--proxy", "--max-epochs", "1",
-                                   "--classes", "bird", "--configs", "base", "restart",
+                                   "--classes", "bird", "--configs", "base", "restart-m16",
                                    "--device", "cpu", "--out", str(out)], folder=ROOT / "benchmarks")
     result = json.loads(out.with_suffix(".json").read_text())
     assert [(r["config"], r["class"]) for r in result["rows"]] == [("base", "bird"),
-                                                                 ("restart", "bird")]
+                                                                 ("restart-m16", "bird")]
+    assert result["rows"][1]["params"]["n_embeddings"] == 16
+    assert result["rows"][1]["codes_used"] <= 16
     scores = result["rows"][0]["auroc"]
-    assert {"l2/mean", "ssim/w11/mean/mean", "am/d2/mean", "ssim+am/w11/d2/mean"} <= set(scores)
+    assert {"l2/mean", "ssim/w11/mean/mean", "am/d2/mean", "ssim+am/w11/d2/mean",
+            "am-rel/d0/mean", "ssim+am-rel/w11/d2/mean", "ssim-c+am/w11/d2/mean"} <= set(scores)
     assert all(0 <= v <= 1 for v in scores.values())
-    assert "| restart (1 cl.) |" in out.with_suffix(".md").read_text()
+    assert "| restart-m16 (1 cl.) |" in out.with_suffix(".md").read_text()

@@ -11,6 +11,13 @@ so the scoring comparisons never mix networks:
   the worst channel, or SSIM of the luminance images;
 * ``am/d{0,2}``: the upsampled alignment map, grey-dilated with radius d;
 * ``ssim+am/w{7,11}/d{0,1,2,4}``: their product (channel mean);
+* ``am-rel/d{0,2}`` and ``ssim+am-rel/w11/d{0,2}``: the same with the
+  alignment map divided by ``||z_e||^2`` at each position (not the paper's:
+  it tests whether the AM mostly measures the contrast of the image);
+* ``ssim-c/w11/mean``, ``ssim-c+am/w11/d{0,2}`` and
+  ``ssim-c+am-rel/w11/d{0,2}``: SSIM with the constants
+  as the paper's text writes them, ``c1 = 0.01`` and ``c2 = 0.03``, instead
+  of Wang et al.'s ``(0.01 L)^2`` and ``(0.03 L)^2``;
 * each map reduced to an image score by its ``mean`` (the paper) and, for the
   paper's columns, the mean of its top 10 % pixels (``top10``).
 
@@ -23,7 +30,10 @@ Training configurations (the smaller proxy network when ``--proxy``):
 * ``lr3e-4``: ``base`` with a learning rate of 3e-4;
 * ``long``: ``restart`` with twice the epochs;
 * ``restart-lr3e-4``, ``restart-bs32``: ``restart`` with a learning rate of
-  3e-4, or batches of 32 images (four times the steps per epoch).
+  3e-4, or batches of 32 images (four times the steps per epoch);
+* ``restart-m128``, ``restart-m64``, ``restart-m32``, ``restart-m16``,
+  ``restart-down3``: tighter bottlenecks, ``restart`` with 128 to 16 codes,
+  or with a third downsampling (a 4x4 latent grid at 32 px).
 
     python benchmarks/cifar10_recipe.py --data-dir cifar10-jpg --proxy --out benchmarks/results/cifar10_recipe_cpu
 
@@ -77,6 +87,11 @@ def configs(proxy: bool, epochs: int | None):
         "long": dict(base, codebook_restart=True, max_epochs=2 * e),
         "restart-lr3e-4": dict(base, codebook_restart=True, lr=3e-4),
         "restart-bs32": dict(base, codebook_restart=True, batch_size=32),
+        "restart-m128": dict(base, codebook_restart=True, n_embeddings=128),
+        "restart-m64": dict(base, codebook_restart=True, n_embeddings=64),
+        "restart-m32": dict(base, codebook_restart=True, n_embeddings=32),
+        "restart-m16": dict(base, codebook_restart=True, n_embeddings=16),
+        "restart-down3": dict(base, codebook_restart=True, n_downsampling=3),
     }
 
 
@@ -85,13 +100,14 @@ def sigma_of(window: int) -> float:
 
 
 def outputs(detector, X):
-    """x, reconstruction and alignment map of every test image (CPU tensors)."""
-    xs, xh, ams = [], [], []
+    """x, reconstruction, alignment map and ``||z_e||^2`` of every test image (CPU tensors)."""
+    xs, xh, ams, norms = [], [], [], []
     for x, out in detector._iter_outputs(X):
         xs.append(x.float().cpu())
         xh.append(reconstruction(out.logits).cpu())
         ams.append(alignment_map(out.z_e, out.e).cpu())
-    return torch.cat(xs), torch.cat(xh), torch.cat(ams)
+        norms.append(out.z_e.float().pow(2).sum(1).cpu())
+    return torch.cat(xs), torch.cat(xh), torch.cat(ams), torch.cat(norms)
 
 
 def reduce(maps: torch.Tensor) -> dict:
@@ -100,7 +116,7 @@ def reduce(maps: torch.Tensor) -> dict:
     return {"mean": flat.mean(1).numpy(), "top10": flat.topk(k, dim=1).values.mean(1).numpy()}
 
 
-def variants(x, x_hat, am, factor, chunk=1000):
+def variants(x, x_hat, am, norm, factor, chunk=1000):
     """Image scores of every scoring variant, higher = more anomalous."""
     scores: dict[str, list] = {}
 
@@ -112,6 +128,7 @@ def variants(x, x_hat, am, factor, chunk=1000):
 
     for s in range(0, len(x), chunk):
         xb, hb, ab = x[s:s + chunk], x_hat[s:s + chunk], am[s:s + chunk]
+        rel = ab / norm[s:s + chunk].clamp_min(1e-12)
         add("l2", (xb - hb).pow(2).mean(1))
         sm_mean = {}  # per window, reused by SSIM+AM below
         for w in (5, 7, 11):
@@ -125,7 +142,19 @@ def variants(x, x_hat, am, factor, chunk=1000):
         for d in (0, 2):
             add(f"am/d{d}", anomaly_map(xb, None, ab, factor=factor, score="am", dilation_radius=d),
                 top=d == 2)
+        for d in (0, 2):
+            add(f"am-rel/d{d}", anomaly_map(xb, None, rel, factor=factor, score="am",
+                                            dilation_radius=d))
         up = ab.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+        up_rel = rel.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+        for d in (0, 2):
+            add(f"ssim+am-rel/w11/d{d}", sm_mean[11] * grey_dilation(up_rel, d))
+        # The constants as the paper's text states them, c1 = 0.01 and c2 = 0.03.
+        sm_c = (1 - ssim(xb, hb, constants=(0.01, 0.03))).mean(1)
+        add("ssim-c/w11/mean", sm_c)
+        for d in (0, 2):
+            add(f"ssim-c+am/w11/d{d}", sm_c * grey_dilation(up, d))
+            add(f"ssim-c+am-rel/w11/d{d}", sm_c * grey_dilation(up_rel, d))
         for w in (7, 11):
             for d in (0, 1, 2, 4):
                 add(f"ssim+am/w{w}/d{d}", sm_mean[w] * grey_dilation(up, d),
@@ -138,7 +167,7 @@ def write(rows, path, meta):
     by_cfg: dict[str, list] = {}
     for r in rows:
         by_cfg.setdefault(r["config"], []).append(r)
-    keys = sorted(rows[0]["auroc"])
+    keys = sorted(set().union(*(r["auroc"] for r in rows)))
     lines = [f"# CIFAR-10 recipe search ({meta['label']})", "",
              f"Command: `{meta['command']}`  ", f"Device: {meta['device']}; "
              + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".  ",
@@ -147,15 +176,19 @@ def write(rows, path, meta):
              "| score | " + " | ".join(f"{c} ({len(v)} cl.)" for c, v in by_cfg.items()) + " |",
              "|---|" + "---|" * len(by_cfg)]
     for k in keys:
-        lines.append(f"| {k} | " + " | ".join(
-            f"{np.mean([r['auroc'][k] for r in v]):.3f}" for v in by_cfg.values()) + " |")
-    lines += ["", "## Per class: SSIM (w11, mean), AM (d2), SSIM+AM (w11, d2), codes used", "",
-              "| config | class | SSIM | AM | SSIM+AM | paper SSIM+AM | codes used | fit s |",
-              "|---|---|---|---|---|---|---|---|"]
+        lines.append(f"| {k} | " + " | ".join(  # "-": a merged run without that score
+            f"{np.mean([r['auroc'][k] for r in v]):.3f}" if all(k in r["auroc"] for r in v)
+            else "-" for v in by_cfg.values()) + " |")
+    lines += ["", "## Per class: SSIM (w11, mean), AM (d2), SSIM+AM (w11, d2), SSIM+AM with the "
+              "relative AM (w11, d0), codes used", "",
+              "| config | class | SSIM | AM | SSIM+AM | SSIM+AM rel. d0 | paper SSIM+AM "
+              "| codes used | fit s |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         a = r["auroc"]
         lines.append(f"| {r['config']} | {r['class']} | {a['ssim/w11/mean/mean']:.3f} | "
                      f"{a['am/d2/mean']:.3f} | {a['ssim+am/w11/d2/mean']:.3f} | "
+                     f"{a.get('ssim+am-rel/w11/d0/mean', float('nan')):.3f} | "
                      f"{PAPER_SSIM_AM.get(r['class'], float('nan')):.2f} | {r['codes_used']} | "
                      f"{r['fit_seconds']:.0f} |")
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
@@ -191,8 +224,8 @@ def main(argv=None):
             t0 = time.perf_counter()
             det.fit(train)
             fit_s = time.perf_counter() - t0
-            x, x_hat, am = outputs(det, X_test)
-            scores = variants(x, x_hat, am, 2 ** det.n_downsampling_)
+            x, x_hat, am, norm = outputs(det, X_test)
+            scores = variants(x, x_hat, am, norm, 2 ** det.n_downsampling_)
             auroc = {key: float(roc_auc_score(y_test != k, s)) for key, s in scores.items()}
             rows.append({"config": cfg_name, "class": name, "params": params,
                          "n_train": len(train), "fit_seconds": fit_s,

@@ -21,6 +21,13 @@ Examples::
 
     python examples/cifar10_one_vs_rest.py --quick --data-dir cifar10-jpg
     python examples/cifar10_one_vs_rest.py --data-dir cifar10-jpg --device cuda --json results.json
+
+``--n-embeddings``, ``--alignment`` and ``--dilation-radius`` change the
+detector's settings, e.g. to the best recipe of the CPU recipe search
+(``benchmarks/results/cifar10_recipe_cpu.md``)::
+
+    python examples/cifar10_one_vs_rest.py --data-dir cifar10-jpg --device cuda \
+        --n-embeddings 64 --alignment relative --dilation-radius 0
 """
 
 from __future__ import annotations
@@ -86,6 +93,10 @@ def main(argv=None):
     parser.add_argument("--codebook-restart", action=argparse.BooleanOptionalAction, default=True,
                         help="re-draw unused codes (the default); --no-codebook-restart trains "
                         "as the paper does")
+    parser.add_argument("--n-embeddings", type=int, help="codebook size M (default: the detector's)")
+    parser.add_argument("--alignment", choices=["squared", "relative"],
+                        help="AM distance (default: the detector's, the paper's squared one)")
+    parser.add_argument("--dilation-radius", type=int, help="AM dilation (default: the detector's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -102,6 +113,9 @@ def main(argv=None):
         X_test, y_test = X_test[keep], y_test[keep]
 
     detector = make_detector(args)
+    overrides = {"n_embeddings": args.n_embeddings, "alignment": args.alignment,
+                 "dilation_radius": args.dilation_radius}
+    detector.set_params(**{k: v for k, v in overrides.items() if v is not None})
     rows, start = [], time.perf_counter()
     for name in classes:
         k = names.index(name)

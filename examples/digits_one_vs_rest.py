@@ -34,6 +34,8 @@ def main(argv=None):
     parser.add_argument("--codebook-restart", action=argparse.BooleanOptionalAction, default=True,
                         help="re-draw unused codes (the default); --no-codebook-restart trains "
                         "as the paper does")
+    parser.add_argument("--alignment", choices=["squared", "relative"], default="squared",
+                        help="AM distance: the paper's squared one (the default) or relative")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -54,6 +56,7 @@ def main(argv=None):
         batch_size=32,
         lr=1e-3,
         codebook_restart=args.codebook_restart,
+        alignment=args.alignment,
         device=args.device,
         random_state=0,
     )

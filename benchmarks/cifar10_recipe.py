@@ -204,6 +204,8 @@ def main(argv=None):
                    help="64 channels, D=64, 2 residual blocks, 10 epochs: for CPUs")
     p.add_argument("--n-train", type=int, help="training images per class (default: all)")
     p.add_argument("--max-epochs", type=int)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random_state of the networks (the training subset stays seed 0)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="path without extension for .json and .md")
     args = p.parse_args(argv)
@@ -220,14 +222,14 @@ def main(argv=None):
             train = X_train[y_train == k]
             if args.n_train:
                 train = train[np.random.default_rng(0).permutation(len(train))[: args.n_train]]
-            det = VQVAEAnomalyDetector(**params, device=args.device, random_state=0)
+            det = VQVAEAnomalyDetector(**params, device=args.device, random_state=args.seed)
             t0 = time.perf_counter()
             det.fit(train)
             fit_s = time.perf_counter() - t0
             x, x_hat, am, norm = outputs(det, X_test)
             scores = variants(x, x_hat, am, norm, 2 ** det.n_downsampling_)
             auroc = {key: float(roc_auc_score(y_test != k, s)) for key, s in scores.items()}
-            rows.append({"config": cfg_name, "class": name, "params": params,
+            rows.append({"config": cfg_name, "class": name, "params": params, "seed": args.seed,
                          "n_train": len(train), "fit_seconds": fit_s,
                          "codes_used": int(det.history_[-1, "codes_used"]), "auroc": auroc})
             print(f"{cfg_name} {name}: SSIM {auroc['ssim/w11/mean/mean']:.3f} "

@@ -136,12 +136,12 @@ def test_cifar10_recipe_benchmark(tmp_path):
     root = cifar_like_folder(tmp_path / "cifar")
     out = tmp_path / "recipe"
     run_example("cifar10_recipe", ["--data-dir", str(root), "--proxy", "--max-epochs", "1",
-                                   "--classes", "bird", "--configs", "base", "restart-m16",
+                                   "--classes", "bird", "--configs", "base", "restart-m16", "--seed", "3",
                                    "--device", "cpu", "--out", str(out)], folder=ROOT / "benchmarks")
     result = json.loads(out.with_suffix(".json").read_text())
     assert [(r["config"], r["class"]) for r in result["rows"]] == [("base", "bird"),
                                                                  ("restart-m16", "bird")]
-    assert result["rows"][1]["params"]["n_embeddings"] == 16
+    assert result["rows"][1]["params"]["n_embeddings"] == 16 and result["rows"][1]["seed"] == 3
     assert result["rows"][1]["codes_used"] <= 16
     scores = result["rows"][0]["auroc"]
     assert {"l2/mean", "ssim/w11/mean/mean", "am/d2/mean", "ssim+am/w11/d2/mean",

@@ -23,11 +23,11 @@ Examples::
     python examples/cifar10_one_vs_rest.py --data-dir cifar10-jpg --device cuda --json results.json
 
 ``--n-embeddings``, ``--alignment`` and ``--dilation-radius`` change the
-detector's settings, e.g. to the best recipe of the CPU recipe search
-(``benchmarks/results/cifar10_recipe_cpu.md``)::
+detector's settings, e.g. to the relative AM that the CPU recipe search
+recommends for 32 px images
+(``benchmarks/results/cifar10_recipe_bottleneck_cpu.md``)::
 
-    python examples/cifar10_one_vs_rest.py --data-dir cifar10-jpg --device cuda \
-        --n-embeddings 64 --alignment relative --dilation-radius 0
+    python examples/cifar10_one_vs_rest.py --data-dir cifar10-jpg --device cuda --alignment relative
 """
 
 from __future__ import annotations

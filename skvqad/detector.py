@@ -9,6 +9,7 @@ anomaly maps with :func:`skvqad.maps.anomaly_map` and averages each map.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import warnings
 from numbers import Integral, Real
@@ -219,9 +220,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         caches transformers): a folder path or a :class:`joblib.Memory`. The
         key is every parameter that changes the weights, a hash of the
         training images and the versions of skvqad, torch and skorch, so a
-        refit that differs only in ``score_map``, ``ssim_window``,
-        ``ssim_sigma``, ``channel_reduction``, ``dilation_radius``,
-        ``ssim_dilation_radius`` or ``contamination`` (a grid search over them, say) loads the
+        refit that differs only in ``score_map``, ``alignment``,
+        ``ssim_window``, ``ssim_sigma``, ``ssim_constants``,
+        ``channel_reduction``, ``dilation_radius``, ``ssim_dilation_radius``
+        or ``contamination`` (a grid search over them, say) loads the
         network instead of training it again. The cache holds pickles: keep
         its folder writable by you only. Needs an int ``random_state`` to ever
         hit the cache.
@@ -270,9 +272,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     so that the detector can be cross-validated on labelled data
     (``y = -1`` for anomalies).
 
-    **Post-processing.** ``score_map``, ``ssim_window``, ``ssim_sigma``,
-    ``channel_reduction``, ``dilation_radius`` and ``ssim_dilation_radius``
-    act only when scoring;
+    **Post-processing.** ``score_map``, ``alignment``, ``ssim_window``,
+    ``ssim_sigma``, ``ssim_constants``, ``channel_reduction``,
+    ``dilation_radius`` and ``ssim_dilation_radius`` act only when scoring;
     changing them with ``set_params`` after ``fit`` changes ``score_samples`` and
     ``anomaly_map`` at once, but ``offset_`` keeps the value computed by
     ``fit``. (The parameter is ``score_map``, not ``score``: scikit-learn
@@ -493,11 +495,15 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if self.alignment not in ALIGNMENTS:
             raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}.")
         if self.ssim_constants is not None and (
-            len(self.ssim_constants) != 2
-            or not all(isinstance(c, Real) and c > 0 for c in self.ssim_constants)
+            not isinstance(self.ssim_constants, (tuple, list))
+            or len(self.ssim_constants) != 2
+            or not all(
+                isinstance(c, Real) and not isinstance(c, bool) and math.isfinite(c) and c > 0
+                for c in self.ssim_constants
+            )
         ):
             raise ValueError(
-                "ssim_constants must be None or (c1, c2), two positive numbers, "
+                "ssim_constants must be None or (c1, c2), two positive finite numbers, "
                 f"got {self.ssim_constants!r}."
             )
         if self.image_shape is not None and (

@@ -158,8 +158,8 @@ def alignment_map(z_e: torch.Tensor, e: torch.Tensor, *, relative: bool = False)
     relative : bool, default=False
         Divide by ``||z_e||^2`` at each position (not the paper's): the
         quantisation error relative to the encoder output's scale, which
-        grows with the local contrast of the image. Positions where ``z_e``
-        is zero are divided by ``1e-12`` instead.
+        grows with the local contrast of the image. Positions where
+        ``||z_e||^2 < 1e-12`` are divided by ``1e-12`` instead.
 
     Returns
     -------

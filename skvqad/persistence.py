@@ -237,7 +237,7 @@ def load_detector(path, device=None):
             stacklevel=2,
         )
         params = {k: v for k, v in params.items() if k in known}
-    for key in ("image_shape",):
+    for key in ("image_shape", "ssim_constants"):  # JSON turns tuples into lists
         if params.get(key) is not None:
             params[key] = tuple(params[key])
     if device is not None:

@@ -387,6 +387,9 @@ def test_ssim_constants_set_the_constants_of_eq5(fitted, stripes):
     (dict(ssim_constants=(0.01,)), "ssim_constants must be"),
     (dict(ssim_constants=(0.01, -1.0)), "ssim_constants must be"),
     (dict(ssim_constants=("a", 0.03)), "ssim_constants must be"),
+    (dict(ssim_constants=0.01), "ssim_constants must be"),
+    (dict(ssim_constants=(float("inf"), 0.03)), "ssim_constants must be"),
+    (dict(ssim_constants=(True, True)), "ssim_constants must be"),
 ])
 def test_bad_scoring_parameters_set_after_fit(fitted, stripes, params, match):
     fitted.set_params(**params)

@@ -27,6 +27,15 @@ def test_save_load_round_trip(fitted, stripes, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.skvqad"]  # no temp file left
 
 
+def test_round_trip_keeps_the_scoring_parameters(fitted, stripes, tmp_path):
+    fitted.set_params(alignment="relative", ssim_constants=(0.01, 0.03))
+    fitted.save(tmp_path / "m")
+    loaded = VQVAEAnomalyDetector.load(tmp_path / "m")
+    assert loaded.get_params() == fitted.get_params()
+    assert loaded.ssim_constants == (0.01, 0.03)  # a tuple again, not JSON's list
+    np.testing.assert_array_equal(loaded.score_samples(stripes), fitted.score_samples(stripes))
+
+
 def test_tabular_round_trip(tiny_params, tmp_path):
     X = np.random.default_rng(0).normal(5, 2, size=(30, 7))
     det = VQVAEAnomalyDetector(**tiny_params).fit(X)

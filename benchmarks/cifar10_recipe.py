@@ -100,14 +100,14 @@ def sigma_of(window: int) -> float:
 
 
 def outputs(detector, X):
-    """x, reconstruction, alignment map and ``||z_e||^2`` of every test image (CPU tensors)."""
-    xs, xh, ams, norms = [], [], [], []
+    """x, reconstruction, squared and relative alignment maps of every test image (CPU tensors)."""
+    xs, xh, ams, rels = [], [], [], []
     for x, out in detector._iter_outputs(X):
         xs.append(x.float().cpu())
         xh.append(reconstruction(out.logits).cpu())
         ams.append(alignment_map(out.z_e, out.e).cpu())
-        norms.append(out.z_e.float().pow(2).sum(1).cpu())
-    return torch.cat(xs), torch.cat(xh), torch.cat(ams), torch.cat(norms)
+        rels.append(alignment_map(out.z_e, out.e, relative=True).cpu())
+    return torch.cat(xs), torch.cat(xh), torch.cat(ams), torch.cat(rels)
 
 
 def reduce(maps: torch.Tensor) -> dict:
@@ -116,7 +116,7 @@ def reduce(maps: torch.Tensor) -> dict:
     return {"mean": flat.mean(1).numpy(), "top10": flat.topk(k, dim=1).values.mean(1).numpy()}
 
 
-def variants(x, x_hat, am, norm, factor, chunk=1000):
+def variants(x, x_hat, am, am_rel, factor, chunk=1000):
     """Image scores of every scoring variant, higher = more anomalous."""
     scores: dict[str, list] = {}
 
@@ -128,7 +128,7 @@ def variants(x, x_hat, am, norm, factor, chunk=1000):
 
     for s in range(0, len(x), chunk):
         xb, hb, ab = x[s:s + chunk], x_hat[s:s + chunk], am[s:s + chunk]
-        rel = ab / norm[s:s + chunk].clamp_min(1e-12)
+        rel = am_rel[s:s + chunk]
         add("l2", (xb - hb).pow(2).mean(1))
         sm_mean = {}  # per window, reused by SSIM+AM below
         for w in (5, 7, 11):
@@ -226,8 +226,8 @@ def main(argv=None):
             t0 = time.perf_counter()
             det.fit(train)
             fit_s = time.perf_counter() - t0
-            x, x_hat, am, norm = outputs(det, X_test)
-            scores = variants(x, x_hat, am, norm, 2 ** det.n_downsampling_)
+            x, x_hat, am, am_rel = outputs(det, X_test)
+            scores = variants(x, x_hat, am, am_rel, 2 ** det.n_downsampling_)
             auroc = {key: float(roc_auc_score(y_test != k, s)) for key, s in scores.items()}
             rows.append({"config": cfg_name, "class": name, "params": params, "seed": args.seed,
                          "n_train": len(train), "fit_seconds": fit_s,

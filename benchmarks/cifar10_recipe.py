@@ -54,7 +54,7 @@ from sklearn.metrics import roc_auc_score
 
 from skvqad import VQVAEAnomalyDetector
 from skvqad.datasets import load_image_folder
-from skvqad.maps import alignment_map, anomaly_map, grey_dilation, ssim
+from skvqad.maps import alignment_map, grey_dilation, ssim
 from skvqad.model import reconstruction
 from skvqad.utils import environment
 
@@ -139,26 +139,23 @@ def variants(x, x_hat, am, am_rel, factor, chunk=1000):
             gray = 1 - ssim((xb * LUMA).sum(1, keepdim=True), (hb * LUMA).sum(1, keepdim=True),
                             window_size=w, sigma=sigma_of(w))
             add(f"ssim/w{w}/gray", gray[:, 0])
-        for d in (0, 2):
-            add(f"am/d{d}", anomaly_map(xb, None, ab, factor=factor, score="am", dilation_radius=d),
-                top=d == 2)
-        for d in (0, 2):
-            add(f"am-rel/d{d}", anomaly_map(xb, None, rel, factor=factor, score="am",
-                                            dilation_radius=d))
+        # Upsampled and dilated once per radius, shared by every score below.
         up = ab.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
         up_rel = rel.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
-        for d in (0, 2):
-            add(f"ssim+am-rel/w11/d{d}", sm_mean[11] * grey_dilation(up_rel, d))
+        dil = {d: grey_dilation(up, d) for d in (0, 1, 2, 4)}
+        dil_rel = {d: grey_dilation(up_rel, d) for d in (0, 2)}
         # The constants as the paper's text states them, c1 = 0.01 and c2 = 0.03.
         sm_c = (1 - ssim(xb, hb, constants=(0.01, 0.03))).mean(1)
         add("ssim-c/w11/mean", sm_c)
         for d in (0, 2):
-            add(f"ssim-c+am/w11/d{d}", sm_c * grey_dilation(up, d))
-            add(f"ssim-c+am-rel/w11/d{d}", sm_c * grey_dilation(up_rel, d))
+            add(f"am/d{d}", dil[d], top=d == 2)
+            add(f"am-rel/d{d}", dil_rel[d])
+            add(f"ssim+am-rel/w11/d{d}", sm_mean[11] * dil_rel[d])
+            add(f"ssim-c+am/w11/d{d}", sm_c * dil[d])
+            add(f"ssim-c+am-rel/w11/d{d}", sm_c * dil_rel[d])
         for w in (7, 11):
             for d in (0, 1, 2, 4):
-                add(f"ssim+am/w{w}/d{d}", sm_mean[w] * grey_dilation(up, d),
-                    top=(w, d) == (11, 2))
+                add(f"ssim+am/w{w}/d{d}", sm_mean[w] * dil[d], top=(w, d) == (11, 2))
     return {k: np.concatenate(v) for k, v in scores.items()}
 
 

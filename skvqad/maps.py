@@ -14,6 +14,8 @@ their input. Higher map values mean more anomalous.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.nn import functional as F
 
@@ -134,7 +136,11 @@ def ssim(
     if constants is None:
         c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     else:
-        c1, c2 = (float(c) for c in constants)
+        # Zero constants divide by zero on flat patches (NaN maps): refuse them.
+        c1, c2 = (float(c) for c in constants) if len(constants) == 2 else (math.nan,) * 2
+        if not (math.isfinite(c1) and math.isfinite(c2) and c1 > 0 and c2 > 0):
+            raise ValueError(f"constants must be (c1, c2), two positive finite numbers, "
+                             f"got {constants!r}.")
     window = gaussian_window(window_size, sigma, device=x.device)
     n, c = x.shape[:2]
     # One filter call for the five moments: stack them along the channels.

@@ -49,6 +49,14 @@ def test_ssim_constants_match_numpy_reference(constants):
                                    atol=2e-5)
 
 
+@pytest.mark.parametrize("constants", [(0, 0), (0.01, 0.0), (-1e-4, 9e-4), (float("nan"), 1e-3),
+                                       (1e-4, float("inf")), (1e-4,), (1e-4, 9e-4, 1e-3)])
+def test_ssim_refuses_bad_constants(constants):
+    x = torch.full((1, 1, 12, 12), 0.5)  # flat: zero constants would give 0 / 0
+    with pytest.raises(ValueError, match="constants must be"):
+        ssim(x, x, constants=constants)
+
+
 def test_ssim_of_identical_images_is_one():
     x = torch.rand(2, 3, 12, 12)
     np.testing.assert_allclose(ssim(x, x).numpy(), 1.0, atol=1e-5)

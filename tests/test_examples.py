@@ -121,15 +121,17 @@ def test_cifar10_one_vs_rest(tmp_path):
     out = tmp_path / "cifar10.json"
     run_example("cifar10_one_vs_rest", ["--data-dir", str(root), "--quick", "--max-epochs", "1",
                                         "--device", "cpu", "--json", str(out),
-                                        "--n-embeddings", "16", "--alignment", "relative"])
+                                        "--n-embeddings", "16", "--dilation-radius", "0"])
     result = json.loads(out.read_text())
     assert [r["class"] for r in result["rows"]] == ["airplane", "automobile", "bird"]
-    assert result["params"]["n_embeddings"] == 16 and result["params"]["alignment"] == "relative"
-    assert result["params"]["dilation_radius"] == 2  # not given: the detector's default
+    assert result["params"]["n_embeddings"] == 16 and result["params"]["dilation_radius"] == 0
+    assert result["params"]["alignment"] == "squared"  # the relative columns leave no trace
     assert result["label"].startswith("QUICK RUN")
+    keys = ("ssim", "ssim+am", "am", "ssim+am-rel", "am-rel")
+    assert set(result["mean"]) == set(keys)
     for row in result["rows"]:
         assert row["n_train"] == 6
-        assert all(0 <= row[k] <= 1 for k in ("ssim", "ssim+am", "am"))
+        assert all(0 <= row[k] <= 1 for k in keys)
 
 
 def test_cifar10_recipe_benchmark(tmp_path):

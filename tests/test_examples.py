@@ -150,3 +150,15 @@ def test_cifar10_recipe_benchmark(tmp_path):
             "am-rel/d0/mean", "ssim+am-rel/w11/d2/mean", "ssim-c+am/w11/d2/mean"} <= set(scores)
     assert all(0 <= v <= 1 for v in scores.values())
     assert "| restart-m16 (1 cl.) |" in out.with_suffix(".md").read_text()
+
+
+def test_digits_one_vs_rest(tmp_path):
+    out = tmp_path / "digits.json"
+    run_example("digits_one_vs_rest", ["--max-epochs", "1", "--device", "cpu",
+                                       "--alignment", "relative", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert [r["digit"] for r in result["rows"]] == list(range(10))
+    assert result["params"]["alignment"] == "relative" and result["params"]["max_epochs"] == 1
+    for key in ("ssim", "am", "ssim+am"):
+        assert result["mean"][key] == pytest.approx(np.mean([r[key] for r in result["rows"]]))
+        assert all(0 <= r[key] <= 1 for r in result["rows"])

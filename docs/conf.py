@@ -36,6 +36,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "myst_parser",  # parses the markdown result files that results-tables includes
     "skvqad_docs",  # docs/_ext/skvqad_docs.py: result tables and coverage checks
 ]
 # No sphinx.ext.intersphinx: it downloads inventories at build time, and the

@@ -1,10 +1,9 @@
 """Local Sphinx extension of the skvqad docs.
 
-* ``.. results-tables:: PATTERN``: renders the markdown files that match
+* ``.. results-tables:: PATTERN``: includes the markdown files that match
   ``PATTERN`` (a glob relative to the page, e.g.
-  ``../benchmarks/results/*.md``), headings as rubrics, pipe tables as
-  tables, other lines as lines, so the committed result tables are shown
-  as they are in the repository and never copied by hand.
+  ``../benchmarks/results/*.md``), parsed by MyST, so the committed result
+  tables are shown as they are in the repository and never copied by hand.
 * Coverage checks, reported as Sphinx warnings (errors under ``-W``):
   every name in the ``__all__`` of ``skvqad`` and of each public module
   ``skvqad.*`` is listed in an autosummary of ``api.rst``, and every
@@ -23,105 +22,21 @@ import os
 import pkgutil
 import re
 
-from docutils import nodes
 from docutils.parsers.rst import Directive, directives
 from sphinx.errors import ConfigError
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
+
 # ------------------------------------------------------------ markdown tables
-_INLINE = re.compile(r"`([^`]+)`|\*\*(.+?)\*\*|\[([^\]]+)\]\(([^)\s]+)\)")
-
-
-def _inline(text: str) -> list[nodes.Node]:
-    """Markdown inline code, bold and links as docutils nodes; the rest as text."""
-    out: list[nodes.Node] = []
-    pos = 0
-    for match in _INLINE.finditer(text):
-        if match.start() > pos:
-            out.append(nodes.Text(text[pos : match.start()]))
-        code, bold, label, url = match.groups()
-        if code is not None:
-            out.append(nodes.literal(code, code))
-        elif bold is not None:
-            out.append(nodes.strong(bold, bold))
-        else:
-            out.append(nodes.reference(label, label, refuri=url))
-        pos = match.end()
-    if pos < len(text):
-        out.append(nodes.Text(text[pos:]))
-    return out
-
-
-def _cells(line: str) -> list[str]:
-    return [cell.strip() for cell in line.strip().strip("|").split("|")]
-
-
-def _table(rows: list[str]) -> nodes.table:
-    header, *body = [_cells(r) for r in rows if not re.fullmatch(r"\|?[\s:|-]+\|?", r.strip())]
-    n_cols = len(header)
-    table = nodes.table(classes=["results-table"])
-    group = nodes.tgroup(cols=n_cols)
-    table += group
-    for _ in range(n_cols):
-        group += nodes.colspec(colwidth=1)
-
-    def row(cells):
-        tr = nodes.row()
-        for cell in (cells + [""] * n_cols)[:n_cols]:
-            entry = nodes.entry()
-            entry += nodes.paragraph("", "", *_inline(cell))
-            tr += entry
-        return tr
-
-    thead = nodes.thead()
-    thead += row(header)
-    tbody = nodes.tbody()
-    for cells in body:
-        tbody += row(cells)
-    group += thead
-    group += tbody
-    return table
-
-
-def markdown_nodes(text: str) -> list[nodes.Node]:
-    """The few markdown constructs of ``benchmarks/results/*.md`` as docutils nodes."""
-    out: list[nodes.Node] = []
-    block: list[str] = []
-    kind = None
-
-    def flush():
-        nonlocal block, kind
-        if block and kind == "table":
-            out.append(_table(block))
-        elif block:
-            lines = nodes.line_block()
-            for line in block:
-                lines += nodes.line("", "", *_inline(line.rstrip()))
-            out.append(lines)
-        block, kind = [], None
-
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped:
-            flush()
-        elif stripped.startswith("#"):
-            flush()
-            title = stripped.lstrip("#").strip()
-            out.append(nodes.rubric(title, "", *_inline(title)))
-        else:
-            this = "table" if stripped.startswith("|") else "text"
-            if kind is not None and kind != this:
-                flush()
-            kind = this
-            block.append(stripped)
-    flush()
-    return out
-
-
 class ResultsTables(Directive):
-    """Render the markdown result files matching a glob, sorted by name."""
+    """Include the markdown result files matching a glob, sorted by name.
+
+    Each file is parsed by MyST (``myst_parser``, a docs requirement) through
+    an ``include`` directive; this directive only adds the glob, which
+    ``include`` lacks, and a line naming each file.
+    """
 
     required_arguments = 1
     final_argument_whitespace = False
@@ -141,18 +56,15 @@ class ResultsTables(Directive):
                     f"results-tables: no file matches {self.arguments[0]!r}", line=self.lineno
                 )
             ]
-        root = os.path.dirname(env.srcdir) if hasattr(env, "srcdir") else source_dir
-        result: list[nodes.Node] = []
+        root = os.path.dirname(env.srcdir)
+        lines: list[str] = []
         for path in files:
-            env.note_dependency(path)
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-            section = nodes.container(classes=["results-file"])
-            section += markdown_nodes(text)
             rel = os.path.relpath(path, root).replace(os.sep, "/")
-            section += nodes.paragraph("", "", nodes.emphasis("", "From "), nodes.literal(rel, rel))
-            result.append(section)
-        return result
+            include = os.path.relpath(path, source_dir).replace(os.sep, "/")
+            lines += [f".. include:: {include}", "   :parser: myst_parser.sphinx_", "",
+                      f"*From* ``{rel}``", ""]
+        self.state_machine.insert_input(lines, self.state_machine.input_lines.source(0))
+        return []
 
 
 # ---------------------------------------------------------------- checks

@@ -52,6 +52,10 @@ def main(argv=None):
     test = np.setdiff1d(np.arange(len(data.images)), train)
     X_test, masks = data.images[test], data.masks[test]
     groups = np.asarray(data.defect_types)[test]
+    # The pooled pixel AUROC weighs each type by its share of the anomalous pixels.
+    anomalous_pixels = masks.sum()
+    pixel_share = {d: float(masks[groups == d].sum() / anomalous_pixels) for d in DEFECTS}
+    mask_coverage = {d: float(masks[groups == d].mean()) for d in DEFECTS}
 
     detector = VQVAEAnomalyDetector(
         hidden_channels=args.hidden_channels, embedding_dim=64, n_embeddings=args.n_embeddings,
@@ -108,6 +112,7 @@ def main(argv=None):
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(
         {"command": command, "fit_seconds": fit_seconds, "rows": rows,
+         "anomalous_pixel_share": pixel_share, "mask_coverage": mask_coverage,
          "codes_used": [int(c) for c in detector.history_[:, "codes_used"]], **env}, indent=2) + "\n")
     out.with_suffix(".md").write_text(
         f"# Magnetic Tile Defect: post-processing on one network\n\nCommand: `{command}`  \n"
@@ -119,7 +124,10 @@ def main(argv=None):
         f"epoch: {detector.history_[-1, 'codes_used']}), "
         "scored with each setting; split as in examples/magnetic_tile.py. Per-type columns: "
         "pooled pixel AUROC of that type's images with all normal test images.\n\n"
-        + "\n".join(table) + "\n")
+        + "\n".join(table) + "\n\nEach defect type's share of the anomalous test pixels (what "
+        "weighs it in the pooled figure) and the mean fraction of its images that its masks "
+        "cover: " + "; ".join(f"{d[3:]} {pixel_share[d]:.1%} ({mask_coverage[d]:.1%})"
+                              for d in DEFECTS) + ".\n")
     print("\n".join(table))
 
 

@@ -71,6 +71,13 @@ def test_mtd_postprocessing_benchmark(tmp_path):
     assert all(0 <= r["all"]["pixel_auroc"] <= 1 for r in result["rows"])
     assert set(result["rows"][0]["pixel_auroc_by_type"]) >= {"MT_Blowhole", "MT_Uneven"}
     assert "1 downsamplings" in out.with_suffix(".md").read_text()
+    share = result["anomalous_pixel_share"]
+    assert sum(share.values()) == pytest.approx(1.0)
+    # Every fake defect image has the same mask: five types, equal shares.
+    assert share == pytest.approx(dict.fromkeys(share, 0.2))
+    coverage = result["mask_coverage"]
+    assert len(set(coverage.values())) == 1 and 0 < coverage["MT_Fray"] < 1
+    assert "Uneven 20.0%" in out.with_suffix(".md").read_text()
 
 
 def test_mvtec_ad(tmp_path):

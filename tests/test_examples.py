@@ -50,9 +50,13 @@ def mtd_like_folder(root):
 def test_magnetic_tile(tmp_path):
     root = mtd_like_folder(tmp_path / "mtd")
     run_example("magnetic_tile", ["--root", str(root), "--out", str(tmp_path / "out"), *TINY,
-                                  "--n-embeddings", "8"])
+                                  "--n-embeddings", "8", "--n-downsampling", "1",
+                                  "--ssim-dilation-radius", "2"])
     result = json.loads((tmp_path / "out" / "mtd.json").read_text())
     assert result["n_train"] == 8 and result["n_test"] == 12
+    assert result["n_downsampling"] == 1 and result["params"]["ssim_dilation_radius"] == 2
+    reports = result["reports"]
+    assert result["figure_map"] == max(reports, key=lambda k: reports[k]["all"]["pixel_auroc"])
     assert set(result["reports"]["ssim+am"]) >= {"all", "MT_Blowhole", "MT_Uneven"}
     assert 0 <= result["reports"]["ssim+am"]["all"]["pixel_auroc"] <= 1
     assert (tmp_path / "out" / "mtd_best.png").stat().st_size > 0

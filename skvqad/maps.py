@@ -120,6 +120,11 @@ def ssim(
         Means, variances and the covariance are Gaussian-weighted (population,
         not sample, statistics), as in Wang et al. (2004).
 
+    Raises
+    ------
+    ValueError
+        If ``constants`` is not two positive finite numbers.
+
     Examples
     --------
     >>> import torch
@@ -137,7 +142,10 @@ def ssim(
         c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     else:
         # Zero constants divide by zero on flat patches (NaN maps): refuse them.
-        c1, c2 = (float(c) for c in constants) if len(constants) == 2 else (math.nan,) * 2
+        try:
+            c1, c2 = (float(c) for c in constants)
+        except (TypeError, ValueError):  # not iterable, not numbers, not two
+            c1 = c2 = math.nan
         if not (math.isfinite(c1) and math.isfinite(c2) and c1 > 0 and c2 > 0):
             raise ValueError(f"constants must be (c1, c2), two positive finite numbers, "
                              f"got {constants!r}.")

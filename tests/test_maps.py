@@ -50,11 +50,20 @@ def test_ssim_constants_match_numpy_reference(constants):
 
 
 @pytest.mark.parametrize("constants", [(0, 0), (0.01, 0.0), (-1e-4, 9e-4), (float("nan"), 1e-3),
-                                       (1e-4, float("inf")), (1e-4,), (1e-4, 9e-4, 1e-3)])
+                                       (1e-4, float("inf")), (1e-4,), (1e-4, 9e-4, 1e-3), 1e-4,
+                                       ("a", "b")])
 def test_ssim_refuses_bad_constants(constants):
     x = torch.full((1, 1, 12, 12), 0.5)  # flat: zero constants would give 0 / 0
     with pytest.raises(ValueError, match="constants must be"):
         ssim(x, x, constants=constants)
+
+
+@pytest.mark.parametrize("as_type", [list, np.array, torch.tensor])
+def test_ssim_accepts_constants_as_any_sequence_of_two(as_type):
+    rng = np.random.default_rng(2)
+    x, y = (torch.from_numpy(rng.random((1, 1, 12, 12), dtype=np.float32)) for _ in range(2))
+    want = ssim(x, y, constants=(1e-4, 9e-4))
+    torch.testing.assert_close(ssim(x, y, constants=as_type([1e-4, 9e-4])), want)
 
 
 def test_ssim_of_identical_images_is_one():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -26,7 +27,9 @@ from skvqad.datasets import load_folder_with_masks
 from skvqad.metrics import pixel_report
 from skvqad.utils import environment
 
-DEFECTS = ("MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven")
+# The example's split, defect types and --n-downsampling parser, so both use the same test set.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from magnetic_tile import DEFECTS, n_downsampling, split  # noqa: E402
 
 
 def main(argv=None):
@@ -36,7 +39,7 @@ def main(argv=None):
     p.add_argument("--max-epochs", type=int, default=25)
     p.add_argument("--hidden-channels", type=int, default=64)
     p.add_argument("--n-embeddings", type=int, default=128)
-    p.add_argument("--n-downsampling", default="auto",
+    p.add_argument("--n-downsampling", type=n_downsampling, default="auto",
                    help='stride-2 layers of the encoder: "auto" (3 at 128 px) or an integer')
     p.add_argument("--codebook-restart", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--device", default="auto")
@@ -46,10 +49,7 @@ def main(argv=None):
     root = Path(args.root)
     data = load_folder_with_masks(root / "MT_Free" / "Imgs", [root / d / "Imgs" for d in DEFECTS],
                                   image_size=args.image_size)
-    normal = np.flatnonzero(~data.anomalous)
-    order = np.random.default_rng(0).permutation(normal)
-    train = np.sort(order[: int(round(0.8 * len(normal)))])
-    test = np.setdiff1d(np.arange(len(data.images)), train)
+    train, test = split(data)
     X_test, masks = data.images[test], data.masks[test]
     groups = np.asarray(data.defect_types)[test]
     # The pooled pixel AUROC weighs each type by its share of the anomalous pixels.
@@ -59,8 +59,7 @@ def main(argv=None):
 
     detector = VQVAEAnomalyDetector(
         hidden_channels=args.hidden_channels, embedding_dim=64, n_embeddings=args.n_embeddings,
-        n_downsampling=(args.n_downsampling if args.n_downsampling == "auto"
-                        else int(args.n_downsampling)),
+        n_downsampling=args.n_downsampling,
         max_epochs=args.max_epochs, batch_size=32, codebook_restart=args.codebook_restart,
         device=args.device, random_state=0)
     start = time.perf_counter()

@@ -7,8 +7,8 @@ Pixel-level anomaly detection on real grayscale photos of magnetic tiles
 image (blowhole, break, crack, fray, uneven) for testing. Images are resized
 to ``--image-size`` (128 px by default).
 
-Prints, overall and per defect type, the pooled pixel AUROC of VQ-VAE SSIM
-and SSIM+AM, AUPRO, the per-image mean pixel AUROC and the image AUROC;
+Prints, overall and per defect type, the pooled pixel AUROC, AUPRO, the
+per-image mean pixel AUROC and the image AUROC of VQ-VAE SSIM and SSIM+AM;
 saves the results as JSON and figures of the best and worst defect images
 (paper Fig. 2 layout: image, anomaly map over the reconstruction,
 segmentation at a threshold chosen on held-out normal images).
@@ -46,6 +46,19 @@ from skvqad.utils import environment
 DEFECTS = ("MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven")
 
 
+def n_downsampling(value):
+    """``"auto"`` or a positive integer, for ``--n-downsampling``."""
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f'"auto" or a positive integer, got {value!r}')
+    return n
+
+
 def split(data, seed=0, train_fraction=0.8):
     """Indices of the training images (normal only) and of the test images."""
     normal = np.flatnonzero(~data.anomalous)
@@ -63,7 +76,7 @@ def main(argv=None):
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--hidden-channels", type=int, default=128)
     parser.add_argument("--n-embeddings", type=int, default=256)
-    parser.add_argument("--n-downsampling", default="auto",
+    parser.add_argument("--n-downsampling", type=n_downsampling, default="auto",
                         help='stride-2 layers of the encoder: "auto" (3 at 128 px) or an integer')
     parser.add_argument("--dilation-radius", type=int, default=4)
     parser.add_argument("--ssim-dilation-radius", type=int, default=0)
@@ -90,8 +103,7 @@ def main(argv=None):
 
     detector = VQVAEAnomalyDetector(
         hidden_channels=args.hidden_channels, embedding_dim=64, n_embeddings=args.n_embeddings,
-        n_downsampling=(args.n_downsampling if args.n_downsampling == "auto"
-                        else int(args.n_downsampling)),
+        n_downsampling=args.n_downsampling,
         dilation_radius=args.dilation_radius, ssim_dilation_radius=args.ssim_dilation_radius,
         ssim_window=args.ssim_window,
         ssim_sigma=args.ssim_sigma, codebook_restart=args.codebook_restart,
@@ -109,15 +121,17 @@ def main(argv=None):
         reports[score_map] = pixel_report(masks, maps[score_map], groups=groups)
         reports[score_map]["maps_per_second"] = len(X_test) / seconds
 
-    lines = ["| defect type | images | pixel AUROC SSIM | pixel AUROC SSIM+AM | AUPRO SSIM+AM "
-             "| per-image pixel AUROC SSIM+AM | image AUROC SSIM+AM |", "|---|---|---|---|---|---|---|"]
+    metrics = {"pixel_auroc": "pixel AUROC", "aupro": "AUPRO",
+               "per_image_pixel_auroc": "per-image pixel AUROC", "image_auroc": "image AUROC"}
+    columns = [(m, k) for k in metrics for m in ("ssim", "ssim+am")]
+    lines = ["| defect type | images | " + " | ".join(f"{metrics[k]} {m.upper()}" for m, k in columns)
+             + " |", "|---|---|" + "---|" * len(columns)]
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
     for group in reports["ssim+am"]:
         if group == "maps_per_second":
             continue
-        a, b = reports["ssim"][group], reports["ssim+am"][group]
-        lines.append(f"| {group} | {b['n_images']} | {fmt(a['pixel_auroc'])} | {fmt(b['pixel_auroc'])} | "
-                     f"{fmt(b['aupro'])} | {fmt(b['per_image_pixel_auroc'])} | {fmt(b['image_auroc'])} |")
+        lines.append(f"| {group} | {reports['ssim'][group]['n_images']} | "
+                     + " | ".join(fmt(reports[m][group][k]) for m, k in columns) + " |")
     env = environment(detector.net_.device)
     device_name, versions = env["device"], env["versions"]
     footer = (f"Training {fit_seconds:.0f} s, SSIM+AM maps "

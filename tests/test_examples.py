@@ -42,6 +42,8 @@ def mtd_like_folder(root):
                               ("MT_Crack", 2, True), ("MT_Fray", 2, True), ("MT_Uneven", 2, True)]:
         for i in range(n):
             img, mask = image(rng, defect)
+            if folder == "MT_Uneven":  # a larger defect region than the other types'
+                img[12:18], mask[12:18] = 30, 255
             save(root / folder / "Imgs" / f"exp_{i}.jpg", img)
             save(root / folder / "Imgs" / f"exp_{i}.png", mask)
     return root
@@ -57,9 +59,18 @@ def test_magnetic_tile(tmp_path):
     assert result["n_downsampling"] == 1 and result["params"]["ssim_dilation_radius"] == 2
     reports = result["reports"]
     assert result["figure_map"] == max(reports, key=lambda k: reports[k]["all"]["pixel_auroc"])
+    table = (tmp_path / "out" / "mtd.md").read_text()
+    assert "| AUPRO SSIM | AUPRO SSIM+AM |" in table
+    assert f"| {reports['ssim']['all']['aupro']:.3f} | {reports['ssim+am']['all']['aupro']:.3f} |" in table
     assert set(result["reports"]["ssim+am"]) >= {"all", "MT_Blowhole", "MT_Uneven"}
     assert 0 <= result["reports"]["ssim+am"]["all"]["pixel_auroc"] <= 1
     assert (tmp_path / "out" / "mtd_best.png").stat().st_size > 0
+
+
+def test_magnetic_tile_refuses_a_bad_n_downsampling(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run_example("magnetic_tile", ["--root", str(tmp_path), "--n-downsampling", "two"])
+    assert '"auto" or a positive integer' in capsys.readouterr().err
 
 
 def test_mtd_postprocessing_benchmark(tmp_path):
@@ -75,13 +86,20 @@ def test_mtd_postprocessing_benchmark(tmp_path):
     assert all(0 <= r["all"]["pixel_auroc"] <= 1 for r in result["rows"])
     assert set(result["rows"][0]["pixel_auroc_by_type"]) >= {"MT_Blowhole", "MT_Uneven"}
     assert "1 downsamplings" in out.with_suffix(".md").read_text()
+    # Every defect image is a test image: the shares are the types' mask pixels.
+    from skvqad.datasets import load_folder_with_masks
+
+    types = [f"MT_{t}" for t in ("Blowhole", "Break", "Crack", "Fray", "Uneven")]
+    data = load_folder_with_masks(root / "MT_Free" / "Imgs", [root / t / "Imgs" for t in types],
+                                  image_size=16)
+    kinds = np.asarray(data.defect_types)
+    pixels = {t: data.masks[kinds == t].sum() for t in types}
     share = result["anomalous_pixel_share"]
-    assert sum(share.values()) == pytest.approx(1.0)
-    # Every fake defect image has the same mask: five types, equal shares.
-    assert share == pytest.approx(dict.fromkeys(share, 0.2))
-    coverage = result["mask_coverage"]
-    assert len(set(coverage.values())) == 1 and 0 < coverage["MT_Fray"] < 1
-    assert "Uneven 20.0%" in out.with_suffix(".md").read_text()
+    assert share == pytest.approx({t: pixels[t] / sum(pixels.values()) for t in types})
+    assert share["MT_Uneven"] > 2 * share["MT_Fray"] > 0  # the fake Uneven defects are larger
+    assert result["mask_coverage"] == pytest.approx(
+        {t: data.masks[kinds == t].mean() for t in types})
+    assert f"Uneven {share['MT_Uneven']:.1%}" in out.with_suffix(".md").read_text()
 
 
 def test_mvtec_ad(tmp_path):
@@ -143,6 +161,8 @@ def test_cifar10_one_vs_rest(tmp_path):
     for row in result["rows"]:
         assert row["n_train"] == 6
         assert all(0 <= row[k] <= 1 for k in keys)
+    # The relative columns do use the relative AM.
+    assert any(row["am-rel"] != row["am"] for row in result["rows"])
 
 
 def test_cifar10_recipe_benchmark(tmp_path):

@@ -34,7 +34,8 @@ step python3 benchmarks/bench_maps.py --device "$DEV" --n-images "$MAPS_N" --out
   --device "$DEV" $EPOCHS $CLASSES --json "$RES/cifar10.json"
 [ -d "$DATA/mtd" ] && step python3 examples/magnetic_tile.py --root "$DATA/mtd" --device "$DEV" $EPOCHS \
   --out "$RES/mtd"
-# The best configuration of the CPU search (benchmarks/results/mtd_postprocessing_down6_cpu.md).
+# The scoring and bottleneck of the CPU search's best (benchmarks/results/mtd_postprocessing_down6_cpu.md,
+# 64 channels, 25 epochs), at the example's default network size (128 channels, M=256, 60 epochs).
 [ -d "$DATA/mtd" ] && step python3 examples/magnetic_tile.py --root "$DATA/mtd" --device "$DEV" $EPOCHS \
   --n-downsampling 6 --ssim-window 41 --ssim-sigma 6 --ssim-dilation-radius 4 --out "$RES/mtd_down6"
 # The ten-class table again with half the epochs: 40 epochs x 50,000 images at the plain

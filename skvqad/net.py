@@ -21,10 +21,41 @@ from skorch.utils import to_tensor
 
 from .model import VQVAELoss
 
-__all__ = ["VQVAENet", "CodebookUsage", "CodebookRestart", "ImageBatches", "LOSS_TERMS"]
+__all__ = [
+    "VQVAENet",
+    "CodebookUsage",
+    "CodebookRestart",
+    "ImageBatches",
+    "LOSS_TERMS",
+    "cpu_has_native_bf16",
+]
 
 #: Names of the loss terms recorded per batch and per epoch (``train_`` prefix).
 LOSS_TERMS = ("nll", "alignment", "commitment")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX).
+
+    On such CPUs bfloat16 autocast trains the VQ-VAE about 1.8 times as fast
+    as float32; on CPUs without these instructions torch emulates bfloat16
+    and autocast is many times *slower* (16 times on an AVX2-only AMD EPYC),
+    so ``bf16="auto"`` uses it only where this returns True. Asks torch's own
+    CPU capability checks, which read the CPUID flags.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from skvqad.net import cpu_has_native_bf16
+    >>> isinstance(cpu_has_native_bf16(), bool)
+    True
+    """
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    # Private torch functions (torch >= 2.1 has both): absent ones count as "no".
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
 class CodebookUsage(Callback):
@@ -399,11 +430,13 @@ class VQVAENet(NeuralNet):
         :class:`~skvqad.model.VQVAELoss` and the iterators to
         :class:`ImageBatches`.
     bf16 : bool or "auto", default="auto"
-        Run the module under bfloat16 autocast: ``"auto"`` on CUDA only,
-        ``True`` on any device. The codebook search and the loss stay in
-        float32. Like the iterators' device, this follows ``device``, so a
-        net trained on CUDA and unpickled on a CPU-only machine (skorch moves
-        it to the CPU) runs in float32 there.
+        Run the module under bfloat16 autocast: ``"auto"`` on CUDA and on
+        CPUs with native bfloat16 (:func:`cpu_has_native_bf16`), ``True`` on
+        any device, ``False`` never. The codebook search and the loss stay in
+        float32. Like the iterators' device, ``"auto"`` follows ``device`` and
+        the machine, so a net trained on CUDA and unpickled on a CPU-only
+        machine (skorch moves it to the CPU) runs in float32 there unless
+        that CPU has native bfloat16.
 
     Raises
     ------
@@ -485,13 +518,15 @@ class VQVAENet(NeuralNet):
         --------
         >>> from skvqad.model import VQVAE
         >>> from skvqad.net import VQVAENet
-        >>> VQVAENet(VQVAE, device="cpu").bf16_enabled  # bf16="auto": CUDA only
-        False
+        >>> from skvqad.net import cpu_has_native_bf16
+        >>> VQVAENet(VQVAE, device="cpu").bf16_enabled == cpu_has_native_bf16()  # "auto"
+        True
         >>> VQVAENet(VQVAE, device="cpu", bf16=True).bf16_enabled
         True
         """
         if self.bf16 == "auto":
-            return str(self.device).startswith("cuda")
+            device = str(self.device)
+            return device.startswith("cuda") or (device.startswith("cpu") and cpu_has_native_bf16())
         return bool(self.bf16)
 
     def infer(self, x, **fit_params):

@@ -45,8 +45,45 @@ def test_mixed_precision_runs_the_module_in_bf16_but_quantizes_in_fp32(stripes, 
     assert torch.equal(out.indices.flatten(), dist.argmin(1))
 
 
-def test_mixed_precision_auto_is_off_on_cpu(stripes, tiny_params):
-    assert not VQVAEAnomalyDetector(**tiny_params).fit(stripes).net_.bf16_enabled
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [
+    (False, False, False), (True, False, True), (False, True, True),
+])
+def test_mixed_precision_auto_on_cpu_follows_native_bf16(
+    monkeypatch, stripes, tiny_params, avx512_bf16, amx, expected
+):
+    from skvqad.net import cpu_has_native_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert cpu_has_native_bf16() is expected
+    det = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    assert det.net_.bf16_enabled is expected
+    with torch.no_grad():
+        det.net_.module_.eval()
+        logits = det.net_.infer(torch.from_numpy(stripes[:2, None])).logits
+    assert logits.dtype == (torch.bfloat16 if expected else torch.float32)
+    # An explicit choice overrides the CPU check either way.
+    assert VQVAEAnomalyDetector(**tiny_params, mixed_precision=False).fit(
+        stripes).net_.bf16_enabled is False
+
+
+def test_cpu_without_the_bf16_checks_counts_as_no(monkeypatch):
+    from skvqad.net import cpu_has_native_bf16
+
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert cpu_has_native_bf16() is False
+
+
+def test_memory_cache_key_holds_the_resolved_precision(monkeypatch, tmp_path, stripes, tiny_params):
+    # mixed_precision="auto" trains in bf16 on one CPU and fp32 on another: not the same network.
+    det = VQVAEAnomalyDetector(**tiny_params, memory=tmp_path)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    fp32 = det.fit(stripes).score_samples(stripes)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    bf16 = det.fit(stripes).score_samples(stripes)
+    assert det.net_.bf16_enabled and not np.allclose(fp32, bf16)
 
 
 def _restart_net(n_embeddings=16):

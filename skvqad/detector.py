@@ -19,17 +19,37 @@ import skorch
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.validation import check_is_fitted, check_memory
 from skorch.callbacks import ProgressBar
 
 from ._images import check_images, count_clipped, to_unit_images, warn_clipped
 from ._version import __version__
-from .maps import ALIGNMENTS, CHANNEL_REDUCTIONS, SCORES, alignment_map, anomaly_map
+from .maps import ALIGNMENTS, CHANNEL_REDUCTIONS, SCORES, alignment_map, anomaly_maps
 from .model import VQVAE, VQVAELoss, reconstruction
 from .net import CodebookRestart, VQVAENet
 
-__all__ = ["VQVAEAnomalyDetector"]
+__all__ = ["VQVAEAnomalyDetector", "SCORING_PARAMS"]
+
+#: The detector's parameters that act at scoring time only, each with the
+#: keyword of :func:`skvqad.maps.anomaly_maps` it sets: changing them needs no
+#: retraining, they are not part of the ``memory`` cache key, and
+#: :meth:`VQVAEAnomalyDetector.score_samples_multi` accepts them.
+SCORING_PARAMS = {
+    "score_map": "score",
+    "alignment": "alignment",
+    "ssim_window": "window_size",
+    "ssim_sigma": "sigma",
+    "ssim_constants": "ssim_constants",
+    "channel_reduction": "channel_reduction",
+    "dilation_radius": "dilation_radius",
+    "ssim_dilation_radius": "ssim_dilation_radius",
+}
 
 
 def _resolve_device(device) -> str:
@@ -423,7 +443,14 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         >>> detector.fit(X, y).n_features_in_
         64
         """
-        self._check_post_processing_params()
+        self._scoring_params()
+        if self.image_shape is not None and (
+            len(self.image_shape) not in (2, 3)
+            or not all(isinstance(s, Integral) and s > 0 for s in self.image_shape)
+        ):
+            raise ValueError(
+                f"image_shape must be (H, W) or (H, W, C) of positive ints, got {self.image_shape!r}."
+            )
         X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
         if y is not None:
             X = X[self._inlier_mask(y, len(X))]
@@ -454,7 +481,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             memory = self.memory
             memory = check_memory(os.fspath(memory) if isinstance(memory, os.PathLike) else memory)
             train = memory.cache(_train_net, ignore=["verbose"])
-        versions = (__version__, torch.__version__, skorch.__version__)
+        # With mixed_precision="auto", whether bf16 trains depends on the machine:
+        # the resolved choice is part of the cache key, beside the code versions.
+        bf16 = _build_net(net_params).bf16_enabled
+        versions = (__version__, torch.__version__, skorch.__version__, f"bf16={bf16}")
         net = train(images, net_params, seed, versions, verbose=int(self.verbose))
 
         self.net_ = net
@@ -462,7 +492,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.image_shape_ = shape
         self.n_features_in_ = height * width * channels
         self.n_downsampling_ = n_downsampling
-        train_scores = self._score_images(X)
+        (train_scores,) = self._score_images(X, [self._scoring_params()])
         contamination = 0.01 if self.contamination == "auto" else self.contamination
         self.offset_ = float(np.percentile(train_scores, 100.0 * contamination))
         return self
@@ -488,31 +518,41 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             bf16=self.mixed_precision,
         )
 
-    def _check_post_processing_params(self):
-        # Also checked when scoring: these may be changed with set_params after fit.
-        if self.ssim_window % 2 == 0:
-            raise ValueError(f"ssim_window must be odd, got {self.ssim_window}.")
-        if self.alignment not in ALIGNMENTS:
-            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}.")
-        if self.ssim_constants is not None and (
-            not isinstance(self.ssim_constants, (tuple, list))
-            or len(self.ssim_constants) != 2
+    def _scoring_params(self, overrides: dict | None = None) -> dict:
+        """The scoring parameters (and ``batch_size``), with ``overrides``, validated.
+
+        Called by ``fit`` and by every scoring method, since these may be
+        changed with ``set_params`` after ``fit``; raises ``ValueError``
+        naming the parameter.
+        """
+        params = {name: getattr(self, name) for name in (*SCORING_PARAMS, "batch_size")}
+        if overrides:
+            unknown = sorted(set(overrides) - set(SCORING_PARAMS))
+            if unknown:
+                raise ValueError(
+                    f"{unknown} cannot be changed at scoring time: a setting may hold "
+                    f"{sorted(SCORING_PARAMS)} (the other parameters change the network: "
+                    "set them and fit again)."
+                )
+            params.update(overrides)
+        constraints = {name: self._parameter_constraints[name] for name in params}
+        validate_parameter_constraints(constraints, params, caller_name=type(self).__name__)
+        if params["ssim_window"] % 2 == 0:
+            raise ValueError(f"ssim_window must be odd, got {params['ssim_window']}.")
+        constants = params["ssim_constants"]
+        if constants is not None and (
+            not isinstance(constants, (tuple, list))
+            or len(constants) != 2
             or not all(
                 isinstance(c, Real) and not isinstance(c, bool) and math.isfinite(c) and c > 0
-                for c in self.ssim_constants
+                for c in constants
             )
         ):
             raise ValueError(
                 "ssim_constants must be None or (c1, c2), two positive finite numbers, "
-                f"got {self.ssim_constants!r}."
+                f"got {constants!r}."
             )
-        if self.image_shape is not None and (
-            len(self.image_shape) not in (2, 3)
-            or not all(isinstance(s, Integral) and s > 0 for s in self.image_shape)
-        ):
-            raise ValueError(
-                f"image_shape must be (H, W) or (H, W, C) of positive ints, got {self.image_shape!r}."
-            )
+        return params
 
     @staticmethod
     def _inlier_mask(y, n_samples: int) -> np.ndarray:
@@ -539,7 +579,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def _validate_for_predict(self, X) -> np.ndarray:
         """Check ``X`` against the fitted shape; return it validated, not yet converted."""
         check_is_fitted(self)
-        self._check_post_processing_params()
+        self._scoring_params()
         X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
         if shape != self.image_shape_:
             n_features = int(np.prod(shape))
@@ -581,37 +621,103 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if outside:
             warn_clipped(outside, X.size, stacklevel=4)
 
-    def _iter_maps(self, X: np.ndarray):
-        """Yield the anomaly maps of validated images ``X``, one batch at a time.
+    def _iter_maps(self, X: np.ndarray, settings: list[dict]):
+        """Yield, for each batch of validated images ``X``, the maps of each setting.
 
-        Each batch goes through the net and the map computation on the net's
-        device; only the (batch, H, W) maps come back to the host.
+        ``settings`` are validated scoring parameters (:meth:`_scoring_params`).
+        Each batch goes through the net once and :func:`~skvqad.maps.anomaly_maps`
+        on the net's device, which decides what each setting computes and
+        shares what settings have in common; the (batch, H, W) maps stay on
+        the device.
         """
         factor = 2**self.n_downsampling_
+        map_settings = [{SCORING_PARAMS[k]: v for k, v in p.items() if k in SCORING_PARAMS}
+                        for p in settings]
+        need_ssim = any(s["score"] != "am" for s in map_settings)
+        alignments = {s["alignment"] for s in map_settings if s["score"] != "ssim"}
         for x, out in self._iter_outputs(X):
-            x_hat = reconstruction(out.logits) if self.score_map != "am" else None
-            am = (
-                alignment_map(out.z_e, out.e, relative=self.alignment == "relative")
-                if self.score_map != "ssim"
-                else None
-            )
-            yield anomaly_map(
-                x,
-                x_hat,
-                am,
-                factor=factor,
-                score=self.score_map,
-                window_size=self.ssim_window,
-                sigma=self.ssim_sigma,
-                channel_reduction=self.channel_reduction,
-                dilation_radius=self.dilation_radius,
-                ssim_dilation_radius=self.ssim_dilation_radius,
-                ssim_constants=self.ssim_constants,
-            )
+            x_hat = reconstruction(out.logits) if need_ssim else None
+            am = {a: alignment_map(out.z_e, out.e, relative=a == "relative") for a in alignments}
+            yield anomaly_maps(x, x_hat, am, map_settings, factor=factor)
 
-    def _score_images(self, X: np.ndarray) -> np.ndarray:
-        scores = [m.double().mean(dim=(1, 2)).cpu().numpy() for m in self._iter_maps(X)]
-        return -np.concatenate(scores)
+    def _score_images(self, X: np.ndarray, settings: list[dict]) -> list[np.ndarray]:
+        """Image scores (minus the mean of each map) of validated ``X`` under each setting."""
+        scores = [[] for _ in settings]
+        for maps in self._iter_maps(X, settings):
+            for out, m in zip(scores, maps):
+                out.append(m.double().mean(dim=(1, 2)).cpu().numpy())
+        return [-np.concatenate(s) for s in scores]
+
+    def score_samples_multi(self, X, settings):
+        """Image scores under several scoring settings, from one pass of the network.
+
+        Each setting is a dict of scoring parameters that replace the
+        detector's own for that setting alone (``score_map``, ``alignment``,
+        ``ssim_window``, ``ssim_sigma``, ``ssim_constants``,
+        ``channel_reduction``, ``dilation_radius``, ``ssim_dilation_radius``;
+        see ``SCORING_PARAMS``). The network runs once per batch of
+        ``batch_size`` images, whatever the number of settings; SSIM and
+        alignment maps that settings share are computed once. Each result
+        equals ``score_samples`` after ``set_params(**setting)``; the
+        detector itself is not changed.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images of the shape seen in ``fit``.
+        settings : dict of str to dict, or list of dict
+            The settings: a dict from names of your choosing to settings (an
+            empty dict is the detector's own), or a list of settings (such as
+            a :class:`~sklearn.model_selection.ParameterGrid`).
+
+        Returns
+        -------
+        scores : dict of str to ndarray of shape (n,), or list of ndarray
+            Higher = more normal; a dict with the keys of ``settings`` if it
+            is a dict, else a list in its order.
+
+        Raises
+        ------
+        ValueError
+            If a setting names a parameter that is not a scoring parameter,
+            or a value that ``fit`` would refuse.
+
+        See Also
+        --------
+        score_samples : The scores under the detector's own setting.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+        >>> detector = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, random_state=0, device="cpu",
+        ... ).fit(X)
+        >>> scores = detector.score_samples_multi(X, {
+        ...     "SSIM+AM": {},
+        ...     "SSIM": {"score_map": "ssim"},
+        ...     "relative AM, no dilation": {"score_map": "am", "alignment": "relative",
+        ...                                  "dilation_radius": 0},
+        ... })
+        >>> sorted(scores), scores["SSIM"].shape
+        (['SSIM', 'SSIM+AM', 'relative AM, no dilation'], (16,))
+        >>> bool(np.allclose(scores["SSIM+AM"], detector.score_samples(X)))
+        True
+        """
+        if isinstance(settings, dict):
+            names, settings = list(settings), list(settings.values())
+        else:
+            names, settings = None, list(settings)
+        for setting in settings:
+            if not isinstance(setting, dict):
+                raise TypeError(
+                    f"Each setting must be a dict of scoring parameters, got {setting!r}."
+                )
+        X = self._validate_for_predict(X)
+        scores = self._score_images(X, [self._scoring_params(s) for s in settings])
+        return scores if names is None else dict(zip(names, scores))
 
     def anomaly_map(self, X) -> np.ndarray:
         """Pixel anomaly map of each image (higher = more anomalous).
@@ -648,7 +754,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         height, width, _ = self.image_shape_
         maps = np.empty((len(X), height, width), dtype=np.float32)
         start = 0
-        for batch in self._iter_maps(X):
+        for (batch,) in self._iter_maps(X, [self._scoring_params()]):
             maps[start : start + len(batch)] = batch.cpu().numpy()
             start += len(batch)
         return maps
@@ -710,7 +816,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         >>> scores.shape, scores.dtype, bool(scores.max() <= 0)
         ((16,), dtype('float64'), True)
         """
-        return self._score_images(self._validate_for_predict(X))
+        return self.score_samples_multi(X, [{}])[0]
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers.

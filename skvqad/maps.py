@@ -28,6 +28,7 @@ __all__ = [
     "alignment_map",
     "grey_dilation",
     "anomaly_map",
+    "anomaly_maps",
 ]
 
 #: The anomaly maps that :func:`anomaly_map` can compute.
@@ -304,20 +305,133 @@ def anomaly_map(
     >>> anomaly_map(x, None, am, factor=4, score="am").unique()
     tensor([1.])
     """
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {SCORES}, got {score!r}.")
-    if channel_reduction not in CHANNEL_REDUCTIONS:
-        raise ValueError(
-            f"channel_reduction must be one of {CHANNEL_REDUCTIONS}, got {channel_reduction!r}."
-        )
+    return anomaly_maps(
+        x,
+        x_hat,
+        am,
+        [
+            dict(
+                score=score,
+                window_size=window_size,
+                sigma=sigma,
+                channel_reduction=channel_reduction,
+                dilation_radius=dilation_radius,
+                ssim_dilation_radius=ssim_dilation_radius,
+                ssim_constants=ssim_constants,
+            )
+        ],
+        factor=factor,
+    )[0]
+
+
+#: Defaults of the keys of a setting of :func:`anomaly_maps` (those of :func:`anomaly_map`).
+_SETTING_DEFAULTS = dict(
+    score="ssim+am",
+    alignment="squared",
+    window_size=11,
+    sigma=1.5,
+    channel_reduction="mean",
+    dilation_radius=0,
+    ssim_dilation_radius=0,
+    ssim_constants=None,
+)
+
+
+def anomaly_maps(
+    x: torch.Tensor,
+    x_hat: torch.Tensor | None,
+    am,
+    settings: list[dict],
+    *,
+    factor: int,
+) -> list[torch.Tensor]:
+    """The anomaly maps of several settings, sharing the steps they have in common.
+
+    Each SSIM map is computed once per distinct SSIM setting (window, sigma,
+    constants, channel reduction, SSIM dilation), each upsampled alignment
+    map once per distinct alignment and dilation radius, whatever the number
+    of settings that use them. This is how :class:`~skvqad.VQVAEAnomalyDetector`
+    scores one network output under many settings.
+
+    Parameters
+    ----------
+    x, x_hat : torch.Tensor of shape (n, C, H, W)
+        Images in ``[0, 1]`` and their reconstructions (``x_hat`` may be None
+        if no setting needs the SSIM).
+    am : torch.Tensor of shape (n, h, w), dict, or None
+        Alignment maps on the latent grid: one tensor, or a dict from an
+        alignment name (``ALIGNMENTS``) to its map, looked up by each
+        setting's ``"alignment"`` key. None if no setting needs the AM.
+    settings : list of dict
+        Keyword arguments of :func:`anomaly_map` (``score``, ``window_size``,
+        ``sigma``, ``channel_reduction``, ``dilation_radius``,
+        ``ssim_dilation_radius``, ``ssim_constants``) plus ``alignment``;
+        missing keys take :func:`anomaly_map`'s defaults (``"squared"``).
+    factor : int
+        Ratio of the (padded) image size to the latent grid.
+
+    Returns
+    -------
+    list of torch.Tensor of shape (n, H, W), float32
+        One map per setting, in order.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.maps import anomaly_map, anomaly_maps
+    >>> x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    >>> x_hat = (x + 0.1).clamp(0, 1)
+    >>> am = torch.rand(2, 2, 2, generator=torch.Generator().manual_seed(1))
+    >>> sm, both = anomaly_maps(x, x_hat, am, [{"score": "ssim"}, {"dilation_radius": 1}], factor=4)
+    >>> torch.equal(both, anomaly_map(x, x_hat, am, factor=4, dilation_radius=1))
+    True
+    """
     height, width = x.shape[-2:]
-    result = None
-    if score in ("ssim", "ssim+am"):
-        sm = 1.0 - ssim(x, x_hat, window_size=window_size, sigma=sigma, constants=ssim_constants)
-        result = sm.mean(dim=1) if channel_reduction == "mean" else sm.amax(dim=1)
-        result = grey_dilation(result, ssim_dilation_radius)
-    if score in ("am", "ssim+am"):
-        up = am.float().repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
-        up = grey_dilation(up[..., :height, :width], dilation_radius)
-        result = up if result is None else result * up
+    ssim_parts, am_parts, result = {}, {}, []
+    for setting in settings:
+        unknown = set(setting) - set(_SETTING_DEFAULTS)
+        if unknown:
+            raise ValueError(
+                f"Unknown anomaly map setting(s) {sorted(unknown)}; "
+                f"known: {sorted(_SETTING_DEFAULTS)}."
+            )
+        s = dict(_SETTING_DEFAULTS, **setting)
+        if s["score"] not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {s['score']!r}.")
+        if s["channel_reduction"] not in CHANNEL_REDUCTIONS:
+            raise ValueError(
+                f"channel_reduction must be one of {CHANNEL_REDUCTIONS}, "
+                f"got {s['channel_reduction']!r}."
+            )
+        maps = None
+        if s["score"] in ("ssim", "ssim+am"):
+            constants = s["ssim_constants"]
+            key = (
+                s["window_size"],
+                s["sigma"],
+                None if constants is None else tuple(constants),
+                s["channel_reduction"],
+                s["ssim_dilation_radius"],
+            )
+            if key not in ssim_parts:
+                sm = 1.0 - ssim(
+                    x, x_hat, window_size=key[0], sigma=key[1], constants=constants
+                )
+                sm = sm.mean(dim=1) if key[3] == "mean" else sm.amax(dim=1)
+                ssim_parts[key] = grey_dilation(sm, key[4])
+            maps = ssim_parts[key]
+        if s["score"] in ("am", "ssim+am"):
+            key = (s["alignment"], s["dilation_radius"])
+            if key not in am_parts:
+                if isinstance(am, dict):
+                    if key[0] not in am:
+                        raise ValueError(f"No alignment map {key[0]!r} was given.")
+                    latent = am[key[0]]
+                else:
+                    latent = am
+                up = latent.float().repeat_interleave(factor, dim=-2)
+                up = up.repeat_interleave(factor, dim=-1)
+                am_parts[key] = grey_dilation(up[..., :height, :width], key[1])
+            maps = am_parts[key] if maps is None else maps * am_parts[key]
+        result.append(maps)
     return result

@@ -16,6 +16,22 @@ and ``test/<class>/*.jpg`` (any CIFAR-10 export, such as a JPEG copy);
 without it the official ``cifar-10-python.tar.gz`` is downloaded once by
 :func:`skvqad.datasets.fetch_cifar10`.
 
+Beside the VQ-VAE's columns stand three baselines that a user would try first,
+fitted on the same training images of the same run with scikit-learn alone
+(:func:`skvqad.baselines.pixel_baselines`): the distance to the 5th nearest
+training image in pixel space, the PCA reconstruction error (95 % of the
+variance) and an IsolationForest on the pixels.
+
+``--rows-dir`` makes a long run resumable: each class's row is written there
+as soon as the class is done, classes already there are skipped (if they were
+run with the same settings), and the table is made from every row in the
+folder. The paper's protocol at the paper's network size takes most of an
+hour per class on 2 CPU cores, so run it in the background::
+
+    nohup python examples/cifar10_one_vs_rest.py --data-dir cifar10-jpg --max-epochs 20 \
+        --rows-dir results/cifar10_rows --json results/cifar10.json \
+        --markdown results/cifar10.md > cifar10.log 2>&1 &
+
 ``--quick`` trains small networks on 500 images per class for a few epochs
 and scores 2,000 test images: a smoke test for 2 CPU cores in a few minutes,
 **not** the paper's protocol, and labelled so in its output.
@@ -35,12 +51,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from skvqad import VQVAEAnomalyDetector
+from skvqad.baselines import pixel_baselines
 from skvqad.datasets import fetch_cifar10, load_image_folder
 from skvqad.utils import environment
 
@@ -58,9 +78,14 @@ PAPER = {
     "truck": (0.67, 0.73, 0.64, 0.65),
 }
 PAPER_MEAN = (0.59, 0.65, 0.65, 0.66)
-#: Result key -> (score_map, alignment); all five are read from the same network.
-SCORES = {"ssim": ("ssim", "squared"), "ssim+am": ("ssim+am", "squared"), "am": ("am", "squared"),
-          "ssim+am-rel": ("ssim+am", "relative"), "am-rel": ("am", "relative")}
+#: Result key -> scoring setting; all five are read from one pass of the same network.
+SCORES = {"ssim": {"score_map": "ssim"}, "ssim+am": {"score_map": "ssim+am"},
+          "am": {"score_map": "am"},
+          "ssim+am-rel": {"score_map": "ssim+am", "alignment": "relative"},
+          "am-rel": {"score_map": "am", "alignment": "relative"}}
+BASELINES = ("knn", "pca", "iforest")
+COLUMNS = {"ssim": "SSIM", "ssim+am": "SSIM+AM", "am": "AM", "ssim+am-rel": "SSIM+AM, rel. AM",
+           "am-rel": "rel. AM", "knn": "kNN pixels", "pca": "PCA error", "iforest": "IForest"}
 
 
 def load(data_dir):
@@ -86,6 +111,53 @@ def make_detector(args):
                                 random_state=0)
 
 
+def run_class(detector, name, train, X_test, normal):
+    """One row: the detector's five columns and the three baselines on the same split."""
+    t0 = time.perf_counter()
+    detector.fit(train)
+    row = {"class": name, "n_train": len(train), "n_test": len(X_test),
+           "fit_seconds": time.perf_counter() - t0,
+           "codes_used": int(detector.history_[-1, "codes_used"])}
+    t0 = time.perf_counter()
+    for key, scores in detector.score_samples_multi(X_test, SCORES).items():
+        row[key] = roc_auc_score(normal, scores)
+    row["score_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for key, model in pixel_baselines(random_state=0).items():
+        row[key] = roc_auc_score(normal, model.fit(train).score_samples(X_test))
+    row["baseline_seconds"] = time.perf_counter() - t0
+    return row
+
+
+def write(path, text):
+    """Write ``text`` to ``path`` atomically: a stopped run never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def table(rows, label, env, seconds):
+    keys = list(COLUMNS)
+    lines = [f"Image AUROC, CIFAR-10 one class normal vs the nine others. {label}.", "",
+             "| class | AE L2 (paper) | DSVDD (paper) | VQ-VAE SSIM (paper) | VQ-VAE SSIM+AM (paper) | "
+             + " | ".join(COLUMNS.values()) + " | fit (s) |",
+             "|---" * (6 + len(keys)) + "|"]
+    for row in rows:
+        paper = PAPER.get(row["class"], (float("nan"),) * 4)
+        lines.append(f"| {row['class']} | " + " | ".join(f"{v:.2f}" for v in paper) + " | "
+                     + " | ".join(f"{row[k]:.3f}" for k in keys) + f" | {row['fit_seconds']:.0f} |")
+    means = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    paper_mean = PAPER_MEAN if len(rows) == 10 else tuple(
+        np.mean([PAPER[r["class"]][i] for r in rows if r["class"] in PAPER]) for i in range(4))
+    lines.append(f"| **mean ({len(rows)})** | " + " | ".join(f"{v:.2f}" for v in paper_mean) + " | "
+                 + " | ".join(f"**{means[k]:.3f}**" for k in keys) + " | |")
+    lines += ["", f"{seconds:.0f} s of training and scoring in all on {env['device']}; "
+              + ", ".join(f"{k} {v}" for k, v in env["versions"].items())]
+    return lines, means
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="CIFAR-10 one-vs-rest image AUROC (Table III)")
     parser.add_argument("--data-dir", help="image folder with train/<class>/ and test/<class>/")
@@ -100,6 +172,9 @@ def main(argv=None):
     parser.add_argument("--dilation-radius", type=int, help="AM dilation (default: the detector's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", help="write the results to this JSON file")
+    parser.add_argument("--markdown", help="write the table to this markdown file")
+    parser.add_argument("--rows-dir", help="write each class's row here as it finishes; "
+                        "skip the classes already there")
     args = parser.parse_args(argv)
 
     X_train, y_train, X_test, y_test, names = load(args.data_dir)
@@ -107,8 +182,8 @@ def main(argv=None):
     unknown = sorted(set(classes) - set(names))
     if unknown:
         parser.error(f"unknown classes {unknown}; available: {names}")
-    rng = np.random.default_rng(0)
     if args.quick:
+        rng = np.random.default_rng(0)
         keep = np.concatenate([rng.permutation(np.flatnonzero(y_test == k))[:200]
                                for k in range(len(names))])
         X_test, y_test = X_test[keep], y_test[keep]
@@ -116,60 +191,47 @@ def main(argv=None):
     detector = make_detector(args)
     overrides = {"n_embeddings": args.n_embeddings, "dilation_radius": args.dilation_radius}
     detector.set_params(**{k: v for k, v in overrides.items() if v is not None})
-    rows, start = [], time.perf_counter()
-    for name in classes:
-        k = names.index(name)
-        train = X_train[y_train == k]
-        if args.quick:
-            train = train[rng.permutation(len(train))[:500]]
-        t0 = time.perf_counter()
-        detector.fit(train)
-        t_fit = time.perf_counter() - t0
-        row = {"class": name, "n_train": len(train), "fit_seconds": t_fit,
-               "codes_used": detector.history_[-1, "codes_used"]}
-        t0 = time.perf_counter()
-        for key, (score_map, alignment) in SCORES.items():
-            scores = detector.set_params(score_map=score_map,
-                                         alignment=alignment).score_samples(X_test)
-            row[key] = roc_auc_score(y_test == k, scores)
-        row["score_seconds"] = time.perf_counter() - t0
-        detector.set_params(score_map="ssim+am", alignment="squared")
-        rows.append(row)
-        print(f"{name}: " + "  ".join(f"{key} {row[key]:.3f}" for key in SCORES)
-              + f"  ({t_fit:.0f} s fit, {row['codes_used']} codes used)", flush=True)
-    seconds = time.perf_counter() - start
-
+    params = {k: v for k, v in detector.get_params().items()
+              if isinstance(v, (int, float, str, type(None)))}
     label = ("QUICK RUN: 500 training images per class, small network, 2,000 test images; "
              "not the paper's protocol" if args.quick else
              "Paper protocol: 5,000 training images per class, all 10,000 test images")
-    lines = [f"Image AUROC, CIFAR-10 one class normal vs the nine others. {label}.", "",
-             "| class | AE L2 (paper) | DSVDD (paper) | VQ-VAE SSIM (paper) | VQ-VAE SSIM+AM (paper) "
-             "| SSIM (ours) | SSIM+AM (ours) | AM (ours) | SSIM+AM, relative AM (ours) "
-             "| relative AM (ours) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for row in rows:
-        paper = PAPER.get(row["class"], (float("nan"),) * 4)
-        lines.append(f"| {row['class']} | " + " | ".join(f"{v:.2f}" for v in paper) + " | "
-                     + " | ".join(f"{row[k]:.3f}" for k in SCORES) + " |")
-    means = {k: float(np.mean([r[k] for r in rows])) for k in SCORES}
-    paper_mean = PAPER_MEAN if len(rows) == 10 else tuple(
-        np.mean([PAPER[r["class"]][i] for r in rows]) for i in range(4))
-    lines.append("| **mean** | " + " | ".join(f"{v:.2f}" for v in paper_mean) + " | "
-                 + " | ".join(f"**{means[k]:.3f}**" for k in SCORES) + " |")
-    env = environment(detector.net_.device)
-    device_name, versions = env["device"], env["versions"]
-    lines += ["", f"{seconds:.0f} s in all on {device_name}; "
-              + ", ".join(f"{k} {v}" for k, v in versions.items())]
+    rows_dir = Path(args.rows_dir) if args.rows_dir else None
+    rows = []
+    for name in classes:
+        path = rows_dir / f"{name}.json" if rows_dir else None
+        if path is not None and path.exists():
+            row = json.loads(path.read_text())
+            if row["params"] != params or row["label"] != label:
+                parser.error(f"{path} was run with other settings; use another --rows-dir")
+            rows.append(row)
+            print(f"{name}: done before, in {path}", flush=True)
+            continue
+        k = names.index(name)
+        train = X_train[y_train == k]
+        if args.quick:
+            train = train[np.random.default_rng(k).permutation(len(train))[:500]]
+        row = run_class(detector, name, train, X_test, y_test == k)
+        row.update(params=params, label=label, **environment(detector.net_.device))
+        rows.append(row)
+        if path is not None:
+            write(path, json.dumps(row, indent=2))
+        print(f"{name}: " + "  ".join(f"{key} {row[key]:.3f}" for key in COLUMNS)
+              + f"  ({row['fit_seconds']:.0f} s fit, {row['codes_used']} codes used)", flush=True)
+
+    seconds = sum(r["fit_seconds"] + r["score_seconds"] for r in rows)
+    env = {"device": rows[-1]["device"], "versions": rows[-1]["versions"]}
+    lines, means = table(rows, label, env, seconds)
+    command = "python examples/cifar10_one_vs_rest.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
     print("\n" + "\n".join(lines))
+    if args.markdown:
+        write(args.markdown, "\n".join(lines[:1] + ["", f"Produced by `{command}`.", ""] + lines[1:])
+              + "\n")
     if args.json:
-        params = {k: v for k, v in detector.get_params().items()
-                  if isinstance(v, (int, float, str, type(None)))}
-        with open(args.json, "w") as f:
-            json.dump({"label": label, "rows": rows, "mean": means, "seconds": seconds,
-                       "device": device_name, "params": params, "versions": versions,
-                       "command": "python examples/cifar10_one_vs_rest.py "
-                       + " ".join(argv if argv is not None else __import__("sys").argv[1:])},
-                      f, indent=2)
+        write(args.json, json.dumps({"label": label, "rows": rows, "mean": means,
+                                     "seconds": seconds, "device": env["device"], "params": params,
+                                     "versions": env["versions"], "command": command}, indent=2))
 
 
 if __name__ == "__main__":

@@ -147,22 +147,40 @@ def cifar_like_folder(root, classes=("airplane", "automobile", "bird"), n_train=
 
 def test_cifar10_one_vs_rest(tmp_path):
     root = cifar_like_folder(tmp_path / "cifar")
-    out = tmp_path / "cifar10.json"
-    run_example("cifar10_one_vs_rest", ["--data-dir", str(root), "--quick", "--max-epochs", "1",
-                                        "--device", "cpu", "--json", str(out),
-                                        "--n-embeddings", "16", "--dilation-radius", "0"])
+    out, rows = tmp_path / "cifar10.json", tmp_path / "rows"
+    argv = ["--data-dir", str(root), "--quick", "--max-epochs", "1", "--device", "cpu",
+            "--json", str(out), "--markdown", str(tmp_path / "cifar10.md"),
+            "--n-embeddings", "16", "--dilation-radius", "0", "--rows-dir", str(rows)]
+    run_example("cifar10_one_vs_rest", argv + ["--classes", "airplane", "bird"])
+    assert sorted(p.name for p in rows.iterdir()) == ["airplane.json", "bird.json"]
+    first = json.loads(out.read_text())
+    # A resumed run skips the classes already in --rows-dir and runs the rest.
+    (rows / "bird.json").write_text((rows / "bird.json").read_text().replace(
+        '"fit_seconds"', '"marker": 1, "fit_seconds"'))
+    run_example("cifar10_one_vs_rest", argv)
     result = json.loads(out.read_text())
     assert [r["class"] for r in result["rows"]] == ["airplane", "automobile", "bird"]
+    assert result["rows"][2].get("marker") == 1  # read back, not recomputed
+    assert result["rows"][0] == first["rows"][0]
     assert result["params"]["n_embeddings"] == 16 and result["params"]["dilation_radius"] == 0
     assert result["params"]["alignment"] == "squared"  # the relative columns leave no trace
     assert result["label"].startswith("QUICK RUN")
-    keys = ("ssim", "ssim+am", "am", "ssim+am-rel", "am-rel")
+    assert "--rows-dir" in result["command"]
+    keys = ("ssim", "ssim+am", "am", "ssim+am-rel", "am-rel", "knn", "pca", "iforest")
     assert set(result["mean"]) == set(keys)
     for row in result["rows"]:
-        assert row["n_train"] == 6
+        assert row["n_train"] == 6 and row["n_test"] == 12
         assert all(0 <= row[k] <= 1 for k in keys)
+        assert row["device"].startswith("CPU") and "torch" in row["versions"]
     # The relative columns do use the relative AM.
     assert any(row["am-rel"] != row["am"] for row in result["rows"])
+    # One brightness per class: the pixel baselines separate the classes well.
+    assert all(row["knn"] > 0.9 for row in result["rows"])
+    md = (tmp_path / "cifar10.md").read_text()
+    assert "| **mean (3)** |" in md and "kNN pixels" in md and "Produced by `python" in md
+    # Rows run with other settings are not mixed into the table.
+    with pytest.raises(SystemExit):
+        run_example("cifar10_one_vs_rest", [a if a != "16" else "8" for a in argv])
 
 
 def test_cifar10_recipe_benchmark(tmp_path):

@@ -7,8 +7,12 @@ that digit only, then all test images are scored and the image AUROC is
 computed with the digit as normal and the nine others as anomalous.
 
 One network is trained per digit; the three anomaly maps (SSIM, AM and
-SSIM+AM) are read from the same network by changing ``score_map``, which
-changes no weights. Runs in a few minutes on 2 CPU cores::
+SSIM+AM) are read from one pass of the same network
+(:meth:`~skvqad.VQVAEAnomalyDetector.score_samples_multi`). Beside them, on
+the same split, the pixel baselines a user would try first
+(:func:`skvqad.baselines.pixel_baselines`): distance to the 5th nearest
+training image, PCA reconstruction error, IsolationForest. Runs in a few
+minutes on 2 CPU cores::
 
     python examples/digits_one_vs_rest.py
 """
@@ -23,9 +27,13 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from skvqad import VQVAEAnomalyDetector
+from skvqad.baselines import pixel_baselines
 from skvqad.utils import environment
 
 SCORE_MAPS = ("ssim", "am", "ssim+am")
+BASELINES = ("knn", "pca", "iforest")
+COLUMNS = {"ssim": "VQ-VAE SSIM", "am": "VQ-VAE AM", "ssim+am": "VQ-VAE SSIM+AM",
+           "knn": "kNN pixels", "pca": "PCA error", "iforest": "IForest"}
 
 
 def main(argv=None):
@@ -36,6 +44,9 @@ def main(argv=None):
                         "as the paper does")
     parser.add_argument("--alignment", choices=["squared", "relative"], default="squared",
                         help="AM distance: the paper's squared one (the default) or relative")
+    parser.add_argument("--mixed-precision", choices=["auto", "true", "false"], default="auto",
+                        help="bfloat16 autocast (the detector's mixed_precision)")
+    parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -58,35 +69,36 @@ def main(argv=None):
         codebook_restart=args.codebook_restart,
         alignment=args.alignment,
         device=args.device,
-        random_state=0,
+        mixed_precision={"auto": "auto", "true": True, "false": False}[args.mixed_precision],
+        random_state=args.random_state,
     )
 
     rows, start = [], time.perf_counter()
     for digit in range(10):
         detector.fit(X_train[y_train == digit])
         normal = (y_test == digit).astype(int)
-        row = {"digit": digit}
-        for score_map in SCORE_MAPS:
-            scores = detector.set_params(score_map=score_map).score_samples(X_test)
-            row[score_map] = roc_auc_score(normal, scores)
-        detector.set_params(score_map="ssim+am")
+        scores = detector.score_samples_multi(X_test, {k: {"score_map": k} for k in SCORE_MAPS})
+        for name, model in pixel_baselines(random_state=args.random_state).items():
+            scores[name] = model.fit(X_train[y_train == digit]).score_samples(X_test)
+        row = {"digit": digit, **{k: roc_auc_score(normal, s) for k, s in scores.items()}}
         rows.append(row)
-        print(f"digit {digit}: " + ", ".join(f"{k} {row[k]:.3f}" for k in SCORE_MAPS), flush=True)
+        print(f"digit {digit}: " + ", ".join(f"{k} {row[k]:.3f}" for k in COLUMNS), flush=True)
     seconds = time.perf_counter() - start
 
     print("\nImage AUROC, one digit normal vs the nine others (scikit-learn digits, test half)\n")
-    print("| digit | VQ-VAE SSIM | VQ-VAE AM | VQ-VAE SSIM+AM |")
-    print("|---|---|---|---|")
+    print("| digit | " + " | ".join(COLUMNS.values()) + " |")
+    print("|---" * (len(COLUMNS) + 1) + "|")
     for row in rows:
-        print(f"| {row['digit']} | " + " | ".join(f"{row[k]:.3f}" for k in SCORE_MAPS) + " |")
-    means = {k: float(np.mean([r[k] for r in rows])) for k in SCORE_MAPS}
-    print("| mean | " + " | ".join(f"{means[k]:.3f}" for k in SCORE_MAPS) + " |")
+        print(f"| {row['digit']} | " + " | ".join(f"{row[k]:.3f}" for k in COLUMNS) + " |")
+    means = {k: float(np.mean([r[k] for r in rows])) for k in COLUMNS}
+    print("| mean | " + " | ".join(f"{means[k]:.3f}" for k in COLUMNS) + " |")
     env = environment(detector.net_.device)
     print(f"\n{seconds:.0f} s on {env['device']}; "
           + ", ".join(f"{k} {v}" for k, v in env["versions"].items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "mean": means, "seconds": seconds, "device": env["device"],
+                       "bf16": detector.net_.bf16_enabled,
                        "params": {k: v for k, v in detector.get_params().items()
                                   if isinstance(v, (int, float, str, type(None)))},
                        "versions": env["versions"]}, f, indent=2)

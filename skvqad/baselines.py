@@ -79,7 +79,8 @@ class KNNDistance(_ThresholdMixin, BaseEstimator):
         k.
     contamination : "auto" or float, default="auto"
         Fraction of training samples placed below ``offset_`` (``"auto"``:
-        1 %), each training sample scored against the others (leave one out).
+        1 %), the training samples scored as ``score_samples`` scores them
+        (each is one of its own k neighbours, as in IsolationForest's fit).
     n_jobs : int or None, default=None
         Passed to :class:`~sklearn.neighbors.NearestNeighbors`.
 
@@ -129,12 +130,11 @@ class KNNDistance(_ThresholdMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         if len(X) <= self.n_neighbors:
             raise ValueError(
-                f"KNNDistance needs more than n_neighbors={self.n_neighbors} training "
-                f"samples, got {len(X)}."
+                f"KNNDistance needs more training samples than n_neighbors={self.n_neighbors}, "
+                f"got n_samples={len(X)}."
             )
         self.nn_ = NearestNeighbors(n_neighbors=self.n_neighbors, n_jobs=self.n_jobs).fit(X)
-        distances, _ = self.nn_.kneighbors()  # X=None: each sample without itself
-        self._set_offset(-distances[:, -1])
+        self._set_offset(self.score_samples(X))
         return self
 
     def score_samples(self, X) -> np.ndarray:

@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvqad import VQVAEAnomalyDetector
+from skvqad.baselines import KNNDistance, PCAReconstructionError
 from skvqad.preprocessing import Grayscale, ImageResizer, IntensityScaler
 
 from conftest import TINY
@@ -18,6 +19,8 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {}
         IntensityScaler(),
         Grayscale(),
         ImageResizer(size=(3, 5)),
+        KNNDistance(n_neighbors=2),
+        PCAReconstructionError(random_state=0),
     ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )

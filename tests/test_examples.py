@@ -208,6 +208,7 @@ def test_digits_one_vs_rest(tmp_path):
     result = json.loads(out.read_text())
     assert [r["digit"] for r in result["rows"]] == list(range(10))
     assert result["params"]["alignment"] == "relative" and result["params"]["max_epochs"] == 1
-    for key in ("ssim", "am", "ssim+am"):
+    assert result["bf16"] is False
+    for key in ("ssim", "am", "ssim+am", "knn", "pca", "iforest"):
         assert result["mean"][key] == pytest.approx(np.mean([r[key] for r in result["rows"]]))
         assert all(0 <= r[key] <= 1 for r in result["rows"])

@@ -1,0 +1,58 @@
+"""The pixel baselines against brute-force NumPy references."""
+
+import numpy as np
+import pytest
+from sklearn.ensemble import IsolationForest
+
+from skvqad.baselines import KNNDistance, PCAReconstructionError, flatten_images, pixel_baselines
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(60, 7)), rng.normal(size=(15, 7)) * 2
+
+
+def test_knn_distance_is_the_kth_nearest_training_distance(data):
+    train, test = data
+    knn = KNNDistance(n_neighbors=3).fit(train)
+    dist = np.sqrt(((test[:, None] - train[None]) ** 2).sum(-1))
+    np.testing.assert_allclose(knn.score_samples(test), -np.sort(dist, axis=1)[:, 2])
+    # offset_: the training samples scored as score_samples scores them.
+    self_dist = np.sqrt(((train[:, None] - train[None]) ** 2).sum(-1))
+    assert knn.offset_ == pytest.approx(np.percentile(-np.sort(self_dist, axis=1)[:, 2], 1))
+    np.testing.assert_array_equal(knn.predict(test), np.where(knn.score_samples(test) < knn.offset_, -1, 1))
+
+
+def test_knn_needs_more_samples_than_neighbours():
+    with pytest.raises(ValueError, match="more training samples than n_neighbors=5"):
+        KNNDistance().fit(np.zeros((5, 2)))
+
+
+def test_pca_error_is_the_squared_residual_of_the_kept_components(data):
+    train, test = data
+    pca = PCAReconstructionError(n_components=0.8).fit(train)
+    mean = train.mean(0)
+    _, s, vt = np.linalg.svd(train - mean, full_matrices=False)
+    explained = np.cumsum(s**2) / (s**2).sum()
+    k = int(np.searchsorted(explained, 0.8) + 1)
+    assert pca.pca_.n_components_ == k
+    proj = (test - mean) @ vt[:k].T @ vt[:k] + mean
+    np.testing.assert_allclose(pca.score_samples(test), -((test - proj) ** 2).sum(1), rtol=1e-8)
+    assert pca.offset_ == pytest.approx(np.percentile(pca.score_samples(train), 1))
+
+
+def test_pixel_baselines_flatten_images_as_the_detector_reads_them():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(40, 4, 5, 3), dtype=np.uint8)
+    flat = flatten_images(images)
+    assert flat.shape == (40, 60) and flat.dtype == np.float32
+    np.testing.assert_allclose(flat, images.reshape(40, -1) / 255.0, rtol=1e-6)
+    assert not np.shares_memory(flat, images)
+    models = pixel_baselines(random_state=0)
+    assert list(models) == ["knn", "pca", "iforest"]
+    got = models["iforest"].fit(images).score_samples(images[:5])
+    want = IsolationForest(random_state=0).fit(flat).score_samples(flat[:5])
+    np.testing.assert_allclose(got, want)
+    want = KNNDistance().fit(flat).score_samples(flat[:5])
+    np.testing.assert_allclose(models["knn"].fit(images).score_samples(images[:5]), want)

@@ -443,6 +443,17 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         >>> detector.fit(X, y).n_features_in_
         64
         """
+        # Atomic: if anything raises (bad input, a diverging loss, Ctrl-C), the
+        # detector is left exactly as it was, fitted state included.
+        state = self.__dict__.copy()
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    def _fit(self, X, y):
         self._scoring_params()
         if self.image_shape is not None and (
             len(self.image_shape) not in (2, 3)
@@ -641,12 +652,34 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             yield anomaly_maps(x, x_hat, am, map_settings, factor=factor)
 
     def _score_images(self, X: np.ndarray, settings: list[dict]) -> list[np.ndarray]:
-        """Image scores (minus the mean of each map) of validated ``X`` under each setting."""
+        """Image scores (minus the mean of each map) of validated ``X`` under each setting.
+
+        Raises ``FloatingPointError`` if a score is NaN or infinite, rather
+        than let ``predict`` label such images (NaN compares as normal).
+        """
         scores = [[] for _ in settings]
         for maps in self._iter_maps(X, settings):
             for out, m in zip(scores, maps):
                 out.append(m.double().mean(dim=(1, 2)).cpu().numpy())
-        return [-np.concatenate(s) for s in scores]
+        scores = [-np.concatenate(s) for s in scores]
+        for setting, s in zip(settings, scores):
+            bad = int((~np.isfinite(s)).sum())
+            if bad:
+                weights_ok = all(
+                    bool(torch.isfinite(p).all()) for p in self.net_.module_.parameters()
+                )
+                cause = (
+                    "the network's weights are finite, so look at the scoring parameters "
+                    f"({ {k: setting[k] for k in SCORING_PARAMS} })"
+                    if weights_ok
+                    else "the network's weights hold NaN or infinite values: refit it "
+                    "(check history_ for a diverging loss; try a lower lr or "
+                    "mixed_precision=False), or load an intact copy"
+                )
+                raise FloatingPointError(
+                    f"{bad} of {len(s)} image scores are NaN or infinite; {cause}."
+                )
+        return scores
 
     def score_samples_multi(self, X, settings):
         """Image scores under several scoring settings, from one pass of the network.

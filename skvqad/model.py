@@ -103,6 +103,34 @@ class ResidualBlock(nn.Module):
         return x + self.block(x)
 
 
+class BatchNorm2d(nn.BatchNorm2d):
+    """:class:`torch.nn.BatchNorm2d` that also trains on one value per channel.
+
+    A training batch whose normalised tensor holds a single value per
+    channel (one image on a 1x1 grid: the last, short batch of a data set
+    with a tight bottleneck) has no batch variance, and torch refuses it. Such
+    a batch is normalised with the running statistics instead and leaves
+    them unchanged; every other batch is normalised as by the parent class.
+    Parameters and buffers are the parent's, so state dicts are compatible.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.model import BatchNorm2d
+    >>> bn = BatchNorm2d(3).train()
+    >>> bn(torch.ones(1, 3, 1, 1)).shape  # torch.nn.BatchNorm2d raises here
+    torch.Size([1, 3, 1, 1])
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.numel() == x.shape[1]:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias,
+                training=False, eps=self.eps,
+            )
+        return super().forward(x)
+
+
 class VQVAE(nn.Module):
     """Vector-Quantized VAE with a continuous-Bernoulli decoder.
 
@@ -164,7 +192,7 @@ class VQVAE(nn.Module):
             encoder += [
                 nn.Conv2d(channels, hidden_channels, kernel_size=4, stride=2, padding=1),
                 nn.ReLU(),
-                nn.BatchNorm2d(hidden_channels),
+                BatchNorm2d(hidden_channels),
             ]
             channels = hidden_channels
         encoder += [ResidualBlock(channels) for _ in range(n_residual_layers)]
@@ -183,7 +211,7 @@ class VQVAE(nn.Module):
                 nn.ConvTranspose2d(hidden_channels, out, kernel_size=4, stride=2, padding=1)
             )
             if not last:
-                decoder += [nn.ReLU(), nn.BatchNorm2d(hidden_channels)]
+                decoder += [nn.ReLU(), BatchNorm2d(hidden_channels)]
         self.decoder = nn.Sequential(*decoder)
 
     def quantize(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -411,6 +411,10 @@ class ImageBatches:
             yield batch.to(self.device, non_blocking=True), None
 
 
+class _Interrupted(BaseException):
+    """Carries a KeyboardInterrupt past skorch's ``partial_fit``, which swallows it."""
+
+
 class VQVAENet(NeuralNet):
     """skorch net that trains a :class:`~skvqad.model.VQVAE` to reconstruct X.
 
@@ -442,6 +446,11 @@ class VQVAENet(NeuralNet):
     ------
     FloatingPointError
         During ``fit``, as soon as a training loss is NaN or infinite.
+    KeyboardInterrupt
+        Out of ``fit`` and ``partial_fit`` when training is interrupted
+        (Ctrl-C). skorch itself ends training quietly then and returns the
+        half-trained net, which a caller (or a ``memory`` cache) would take
+        for a trained one.
 
     Examples
     --------
@@ -561,6 +570,63 @@ class VQVAENet(NeuralNet):
             device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16_enabled
         ):
             return self.module_(x, **fit_params)
+
+    def fit_loop(self, X, y=None, **fit_params):
+        """skorch's training loop; an interrupt leaves it as :class:`_Interrupted`.
+
+        Parameters
+        ----------
+        X, y, **fit_params
+            As for :meth:`skorch.NeuralNet.fit_loop`.
+
+        Returns
+        -------
+        self : VQVAENet
+        """
+        try:
+            return super().fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted() from exc
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """skorch's ``partial_fit``, except that an interrupt propagates.
+
+        Parameters
+        ----------
+        X, y, classes, **fit_params
+            As for :meth:`skorch.NeuralNet.partial_fit`.
+
+        Returns
+        -------
+        self : VQVAENet
+
+        Raises
+        ------
+        KeyboardInterrupt
+            If training was interrupted.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skorch.callbacks import Callback
+        >>> from skvqad.model import VQVAE
+        >>> from skvqad.net import VQVAENet
+        >>> class CtrlC(Callback):
+        ...     def on_epoch_end(self, net, **kwargs):
+        ...         raise KeyboardInterrupt
+        >>> net = VQVAENet(VQVAE, module__hidden_channels=8, module__embedding_dim=4,
+        ...                module__n_embeddings=8, module__n_residual_layers=1,
+        ...                max_epochs=5, train_split=None, callbacks=[CtrlC()], verbose=0)
+        >>> try:
+        ...     net.fit(np.zeros((4, 1, 8, 8), np.float32))
+        ... except KeyboardInterrupt:
+        ...     print(f"interrupted in epoch {len(net.history)} of 5")
+        interrupted in epoch 1 of 5
+        """
+        try:
+            return super().partial_fit(X, y, classes, **fit_params)
+        except _Interrupted as exc:
+            raise exc.__cause__.with_traceback(exc.__cause__.__traceback__) from None
 
     @property
     def _default_callbacks(self):

@@ -1,0 +1,89 @@
+"""What a user meets when things go wrong (issue #13): each test failed before its fix."""
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+
+from skvqad import VQVAEAnomalyDetector
+
+from conftest import make_stripes
+
+
+class RaiseAt(Callback):
+    """Raise ``exc`` at the end of epoch ``epoch``."""
+
+    def __init__(self, exc=KeyboardInterrupt, epoch=2):
+        self.exc = exc
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise self.exc()
+
+
+def test_ctrl_c_during_fit_propagates_and_caches_nothing(tmp_path, stripes, tiny_params):
+    det = VQVAEAnomalyDetector(**dict(tiny_params, max_epochs=6), memory=tmp_path,
+                               callbacks=[RaiseAt(KeyboardInterrupt, epoch=2)])
+    with pytest.raises(KeyboardInterrupt):
+        det.fit(stripes)
+    assert not hasattr(det, "net_")
+    # joblib stores a result only for a call that returned: nothing is cached.
+    assert not list(tmp_path.rglob("output.pkl"))
+
+
+def test_a_failed_refit_leaves_the_detector_exactly_as_it_was(tiny_params):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, size=(40, 6))  # tabular: fit sets feature_range_
+    det = VQVAEAnomalyDetector(**tiny_params).fit(X)
+    before = {k: v for k, v in vars(det).items() if k.endswith("_")}
+    scores = det.score_samples(X)
+    det.set_params(callbacks=[RaiseAt(RuntimeError, epoch=1)])
+    with pytest.raises(RuntimeError):
+        det.fit(X * 5 + 3)  # other ranges, which fit would store first
+    after = {k: v for k, v in vars(det).items() if k.endswith("_")}
+    assert after.keys() == before.keys()
+    assert all(after[k] is before[k] for k in before)
+    det.set_params(callbacks=None)
+    np.testing.assert_array_equal(det.score_samples(X), scores)
+
+
+@pytest.mark.parametrize("n, size, batch_size, n_downsampling", [
+    (17, 8, 16, 3),    # the last batch: one image on a 1x1 latent grid
+    (129, 16, 128, 4),
+    (1, 8, 16, 3),     # a single training image
+])
+def test_any_number_of_images_trains(tiny_params, n, size, batch_size, n_downsampling):
+    X = make_stripes(n, size=size)
+    det = VQVAEAnomalyDetector(**dict(tiny_params, batch_size=batch_size,
+                                      n_downsampling=n_downsampling)).fit(X)
+    assert len(det.history_) == tiny_params["max_epochs"]
+    assert np.isfinite(det.score_samples(X)).all()
+
+
+def test_a_batch_of_one_value_per_channel_leaves_the_running_statistics_alone():
+    from skvqad.model import BatchNorm2d
+
+    bn = BatchNorm2d(2).train()
+    bn.running_mean.fill_(0.5)
+    bn.running_var.fill_(4.0)
+    x = torch.tensor([1.5, -1.5]).view(1, 2, 1, 1)
+    out = bn(x)
+    np.testing.assert_allclose(out.detach().flatten().numpy(),
+                               [(1.5 - 0.5) / np.sqrt(4 + 1e-5), (-1.5 - 0.5) / np.sqrt(4 + 1e-5)],
+                               rtol=1e-6)
+    assert bn.running_mean.tolist() == [0.5, 0.5] and bn.running_var.tolist() == [4.0, 4.0]
+    # Two values per channel: torch's batch statistics, as before.
+    x2 = torch.randn(2, 2, 1, 1)
+    torch.testing.assert_close(bn(x2), torch.nn.BatchNorm2d(2).train()(x2) * 1.0)
+
+
+def test_non_finite_scores_raise_instead_of_labelling_normal(stripes, tiny_params):
+    det = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    with torch.no_grad():
+        det.net_.module_.decoder[0].weight.fill_(float("nan"))
+    for method in ("score_samples", "decision_function", "predict"):
+        with pytest.raises(FloatingPointError, match="weights hold NaN"):
+            getattr(det, method)(stripes)
+    with pytest.raises(FloatingPointError, match="64 of 64 image scores"):
+        det.score_samples_multi(stripes, [{"score_map": "ssim"}])

@@ -2,11 +2,17 @@
 
 ``joblib.dump``/``pickle`` work too, but loading a pickle runs whatever code
 the file names: only load pickles you made. The format here cannot run code:
-a single file written with :func:`torch.save` that holds only plain values,
-the constructor parameters as a JSON string, the training history as JSON,
-the fitted scalars and arrays as tensors and numbers, and the network's
+the payload, written with :func:`torch.save`, holds only plain values, the
+constructor parameters as a JSON string, the training history as JSON, the
+fitted scalars and arrays as tensors and numbers, and the network's
 ``state_dict``; :func:`load_detector` reads it with
 ``torch.load(weights_only=True)``, which refuses anything else.
+
+The file is a 8-byte signature, the SHA-256 digest of the payload, then the
+payload. :func:`load_detector` checks the digest before it reads anything
+else, so a file changed anywhere, by a single byte, is refused with a
+``ValueError`` naming it; it then refuses non-finite weights and validates
+every stored parameter and fitted value as ``fit`` would.
 
 What is not stored: ``callbacks`` (training-time objects), a
 :class:`joblib.Memory` given as ``memory`` (a path is kept) and a
@@ -18,10 +24,14 @@ stored either: a loaded detector scores; ``fit`` trains it anew.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import math
 import os
 import tempfile
 import warnings
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +43,9 @@ from ._version import __version__
 __all__ = ["save_detector", "load_detector"]
 
 FORMAT = "skvqad.VQVAEAnomalyDetector"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The first bytes of a model file; the SHA-256 digest of the payload follows.
+SIGNATURE = b"SKVQAD\x00\x02"
 
 
 def _json_default(value):
@@ -136,6 +148,9 @@ def save_detector(detector, path) -> None:
         },
         "state_dict": {k: v.detach().cpu() for k, v in detector.net_.module_.state_dict().items()},
     }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    body = buffer.getvalue()
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -143,7 +158,7 @@ def save_detector(detector, path) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            f.write(SIGNATURE + hashlib.sha256(body).digest() + body)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -172,7 +187,10 @@ def load_detector(path, device=None):
     Raises
     ------
     ValueError
-        If the file is corrupt, truncated or not a skvqad model.
+        If the file is not a skvqad model, or was changed after it was
+        written (its SHA-256 digest does not match), or holds non-finite
+        weights or a parameter or fitted value that ``fit`` would refuse; the
+        message names the file.
 
     Examples
     --------
@@ -196,22 +214,7 @@ def load_detector(path, device=None):
     """
     from .detector import VQVAEAnomalyDetector, _build_net, _resolve_device
 
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # zip, pickle and torch errors of a damaged file
-        raise ValueError(
-            f"{path} is not a readable skvqad model file (corrupt, truncated or another "
-            f"format): {type(exc).__name__}: {exc}"
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a skvqad model file (no {FORMAT!r} header).")
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path} uses format version {payload.get('format_version')}, this skvqad "
-            f"({__version__}) reads version {FORMAT_VERSION}."
-        )
+    payload = _read_payload(path)
     if payload.get("skvqad_version") != __version__:
         warnings.warn(
             f"{path} was written by skvqad {payload.get('skvqad_version')} and is loaded "
@@ -224,10 +227,24 @@ def load_detector(path, device=None):
         fitted = payload["fitted"]
         state_dict = payload["state_dict"]
         history = json.loads(payload["history"])
+        if not (isinstance(params, dict) and isinstance(fitted, dict)
+                and isinstance(state_dict, dict) and isinstance(history, list)):
+            raise TypeError("params, fitted and state_dict must be dicts, history a list")
+        params["optimizer"] = _optimizer_from_name(str(params["optimizer"]))
+        offset = fitted["offset_"]
+        image_shape = fitted["image_shape_"]
+        n_features = fitted["n_features_in_"]
+        n_downsampling = fitted["n_downsampling_"]
+        feature_range = fitted["feature_range_"]
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is an incomplete skvqad model file: {exc!r}") from exc
+    _check_fitted(path, offset, image_shape, n_features, n_downsampling, feature_range)
+    for name, tensor in state_dict.items():
+        if not torch.is_tensor(tensor) or (
+            tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+        ):
+            raise ValueError(f"{path}: the weight {name!r} is not a finite tensor.")
 
-    params["optimizer"] = _optimizer_from_name(params["optimizer"])
     known = set(VQVAEAnomalyDetector().get_params())
     unknown = sorted(set(params) - known)
     if unknown:
@@ -240,6 +257,15 @@ def load_detector(path, device=None):
     for key in ("image_shape", "ssim_constants"):  # JSON turns tuples into lists
         if params.get(key) is not None:
             params[key] = tuple(params[key])
+    if params.get("memory") is not None:
+        warnings.warn(
+            f"{path} was saved with memory={params['memory']!r}; the loaded detector has "
+            "memory=None (a cache folder named by a file is not used unasked): set it "
+            "again to cache refits.",
+            UserWarning,
+            stacklevel=2,
+        )
+        params["memory"] = None
     if device is not None:
         params["device"] = device
     elif str(params["device"]).startswith("cuda") and not torch.cuda.is_available():
@@ -251,9 +277,13 @@ def load_detector(path, device=None):
         )
         params["device"] = "cpu"
     detector = VQVAEAnomalyDetector(**params)
+    try:  # what fit checks first
+        detector._validate_params()
+        detector._scoring_params()
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path} holds a parameter that fit would refuse: {exc}") from exc
 
-    height, width, channels = fitted["image_shape_"]
-    n_downsampling = fitted["n_downsampling_"]
+    height, width, channels = image_shape
     device = _resolve_device(detector.device)
     with torch.random.fork_rng(devices=[]):  # initialize() draws weights we overwrite
         net = _build_net(detector._net_params(channels, n_downsampling, device)).initialize()
@@ -265,12 +295,68 @@ def load_detector(path, device=None):
 
     detector.net_ = net
     detector.history_ = net.history
-    detector.offset_ = float(fitted["offset_"])
+    detector.offset_ = float(offset)
     detector.image_shape_ = (height, width, channels)
-    detector.n_features_in_ = int(fitted["n_features_in_"])
+    detector.n_features_in_ = int(n_features)
     detector.n_downsampling_ = int(n_downsampling)
-    feature_range = fitted["feature_range_"]
     detector.feature_range_ = (
         None if feature_range is None else tuple(t.numpy() for t in feature_range)
     )
     return detector
+
+
+def _read_payload(path) -> dict:
+    """The payload of a model file, its digest checked before it is unpickled."""
+    with open(path, "rb") as f:
+        data = f.read()
+    head, digest, body = data[:8], data[8:40], data[40:]
+    if head != SIGNATURE:
+        raise ValueError(
+            f"{path} is not a readable skvqad model file (no skvqad signature: another "
+            "format, a file written by an older skvqad, or damaged at its start)."
+        )
+    if hashlib.sha256(body).digest() != digest:
+        raise ValueError(
+            f"{path} is damaged: its content does not match the SHA-256 digest written "
+            "with it (the file was changed or corrupted after it was saved)."
+        )
+    try:
+        payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a payload that was damaged before its digest was taken
+        raise ValueError(
+            f"{path} is not a readable skvqad model file: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a skvqad model file (no {FORMAT!r} header).")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} uses format version {payload.get('format_version')}, this skvqad "
+            f"({__version__}) reads version {FORMAT_VERSION}."
+        )
+    return payload
+
+
+def _check_fitted(path, offset, image_shape, n_features, n_downsampling, feature_range):
+    """Refuse fitted values that no ``fit`` could have produced."""
+    def positive_int(v):
+        return isinstance(v, Integral) and not isinstance(v, bool) and v > 0
+
+    problems = []
+    if not isinstance(offset, float) or not math.isfinite(offset):
+        problems.append(f"offset_={offset!r} is not a finite float")
+    if not (isinstance(image_shape, list) and len(image_shape) == 3
+            and all(positive_int(v) for v in image_shape)):
+        problems.append(f"image_shape_={image_shape!r} is not three positive ints")
+    elif n_features != math.prod(image_shape):
+        problems.append(f"n_features_in_={n_features!r} is not H * W * C of {image_shape}")
+    if not positive_int(n_downsampling):
+        problems.append(f"n_downsampling_={n_downsampling!r} is not a positive int")
+    if feature_range is not None and not (
+        isinstance(feature_range, list) and len(feature_range) == 2
+        and all(torch.is_tensor(t) and t.shape == (n_features,) and bool(torch.isfinite(t).all())
+                for t in feature_range)
+    ):
+        problems.append("feature_range_ is not two finite arrays of n_features_in_ values")
+    if problems:
+        raise ValueError(f"{path} holds fitted values that fit would not produce: "
+                         + "; ".join(problems) + ".")

@@ -1,3 +1,4 @@
+import json
 import warnings
 
 import joblib
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 import skvqad.persistence as persistence
+from skvqad.net import cpu_has_native_bf16
 from skvqad import VQVAEAnomalyDetector
 
 
@@ -71,14 +73,93 @@ def test_corrupt_files_fail_clearly(fitted, tmp_path, damage):
     fitted.save(path)
     data = path.read_bytes()
     path.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"\x00" * 100, "empty": b""}[damage])
-    with pytest.raises(ValueError, match="not a readable skvqad model file"):
+    with pytest.raises(ValueError, match="is damaged|not a readable skvqad model file"):
         VQVAEAnomalyDetector.load(path)
 
 
 def test_other_files_fail_clearly(tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a skvqad model file"):
+    with pytest.raises(ValueError, match="other.pt is not a readable skvqad model file"):
         VQVAEAnomalyDetector.load(tmp_path / "other.pt")
+
+
+def test_every_changed_byte_is_detected(fitted, tmp_path):
+    path = tmp_path / "model.skvqad"
+    fitted.save(path)
+    data = path.read_bytes()
+    rng = np.random.default_rng(0)
+    # The signature, the digest, the payload's zip headers and its tensors.
+    positions = sorted({*range(0, 48), *rng.integers(48, len(data), size=150).tolist()})
+    for pos in positions:
+        damaged = bytearray(data)
+        damaged[pos] ^= 1 << int(rng.integers(8))
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(ValueError, match="model.skvqad"):
+            VQVAEAnomalyDetector.load(path)
+
+
+def rewrite(path, change):
+    """Re-write a model file after ``change(payload)``, with a valid digest."""
+    import hashlib
+    import io
+
+    payload = persistence._read_payload(path)
+    change(payload)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    body = buffer.getvalue()
+    path.write_bytes(persistence.SIGNATURE + hashlib.sha256(body).digest() + body)
+
+
+def set_param(name, value):
+    def change(payload):
+        params = json.loads(payload["params"])
+        params[name] = value
+        payload["params"] = json.dumps(params)
+    return change
+
+
+def set_fitted(name, value):
+    def change(payload):
+        if value is KeyError:
+            del payload["fitted"][name]
+        else:
+            payload["fitted"][name] = value
+    return change
+
+
+@pytest.mark.parametrize("change, match", [
+    (set_param("batch_size", 0), "'batch_size' parameter"),
+    (set_param("dilation_radius", -3), "'dilation_radius' parameter"),
+    (set_param("n_embeddings", "8"), "'n_embeddings' parameter"),
+    (set_param("ssim_window", 4), "ssim_window must be odd"),
+    (set_param("score_map", "l2"), "'score_map' parameter"),
+    (lambda p: p.update(params=json.dumps([1, 2])), "incomplete"),
+    (lambda p: p.update(fitted=[1.0]), "incomplete"),
+    (set_fitted("offset_", KeyError), "incomplete.*offset_"),
+    (set_fitted("offset_", float("nan")), "offset_=nan"),
+    (set_fitted("image_shape_", [16, 16]), "image_shape_"),
+    (set_fitted("n_features_in_", 3), "n_features_in_=3"),
+    (set_fitted("n_downsampling_", 0), "n_downsampling_=0"),
+    (lambda p: p["state_dict"]["codebook.weight"].__setitem__((0, 0), float("inf")),
+     "'codebook.weight' is not a finite tensor"),
+])
+def test_stored_values_pass_the_checks_of_fit(fitted, tmp_path, change, match):
+    path = tmp_path / "model.skvqad"
+    fitted.save(path)
+    rewrite(path, change)
+    with pytest.raises(ValueError, match=match) as info:
+        VQVAEAnomalyDetector.load(path)
+    assert "model.skvqad" in str(info.value)
+
+
+def test_a_stored_memory_path_is_not_used_silently(fitted, stripes, tmp_path):
+    fitted.set_params(memory=str(tmp_path / "cache"))
+    fitted.save(tmp_path / "m")
+    with pytest.warns(UserWarning, match="memory=None"):
+        loaded = VQVAEAnomalyDetector.load(tmp_path / "m")
+    assert loaded.memory is None
+    np.testing.assert_array_equal(loaded.score_samples(stripes), fitted.score_samples(stripes))
 
 
 def test_other_version_loads_with_a_warning(fitted, stripes, tmp_path, monkeypatch):
@@ -142,7 +223,8 @@ def test_cuda_trained_pickle_unpickles_on_cpu(fitted, stripes, tmp_path):
         warnings.simplefilter("ignore")  # skorch's DeviceWarning
         loaded = joblib.load(tmp_path / "m.joblib")
     assert str(loaded.net_.device) == "cpu"
-    assert not loaded.net_.bf16_enabled  # bf16="auto" follows the device
+    # bf16="auto" follows the device: this CPU's choice, not CUDA's.
+    assert loaded.net_.bf16_enabled == cpu_has_native_bf16()
     np.testing.assert_array_equal(loaded.score_samples(stripes), ref)
 
 

@@ -119,6 +119,13 @@ def image_shape_of(X: np.ndarray, image_shape) -> tuple[int, int, int]:
 def check_images(X, *, image_shape=None, estimator=None) -> tuple[np.ndarray, tuple]:
     """Validate image input: numeric, finite, non-empty, 2-D to 4-D.
 
+    Integer images of another type than ``uint8``/``uint16`` (``int64``, as
+    NumPy makes from Python ints, ``int32``, ``uint32``, ...) are read as
+    8-bit if all their values lie in 0..255 and as 16-bit if they lie in
+    0..65535 (returned as a ``uint8``/``uint16`` copy); other integer values
+    raise a ``ValueError``: integers are never clipped. Tabular rows (2-D
+    ``X`` without ``image_shape``) are min-max scaled later and keep their type.
+
     Parameters
     ----------
     X : array-like of shape (n, d), (n, H, W) or (n, H, W, C)
@@ -138,8 +145,8 @@ def check_images(X, *, image_shape=None, estimator=None) -> tuple[np.ndarray, tu
     --------
     >>> from skvqad._images import check_images
     >>> X, shape = check_images([[[0, 1, 2], [3, 4, 5]]])
-    >>> X.shape, shape
-    ((1, 2, 3), (2, 3, 1))
+    >>> X.shape, X.dtype, shape
+    ((1, 2, 3), dtype('uint8'), (2, 3, 1))
     """
     X = check_array(
         X,
@@ -150,7 +157,18 @@ def check_images(X, *, image_shape=None, estimator=None) -> tuple[np.ndarray, tu
         estimator=estimator,
         input_name="X",
     )
-    return X, image_shape_of(X, image_shape)
+    shape = image_shape_of(X, image_shape)
+    tabular = X.ndim == 2 and image_shape is None
+    if X.dtype.kind in "iu" and X.dtype.type not in _SCALED_DTYPES and not tabular:
+        low, high = int(X.min()), int(X.max())
+        if low < 0 or high > 65535:
+            raise ValueError(
+                f"X is an integer array ({X.dtype}) with values from {low} to {high}: integer "
+                "images must hold 8-bit (0..255) or 16-bit (0..65535) intensities. Pass "
+                "floats in [0, 1] for other data."
+            )
+        X = X.astype(np.uint8 if high <= 255 else np.uint16)
+    return X, shape
 
 
 def count_clipped(X: np.ndarray, feature_range=None) -> int:

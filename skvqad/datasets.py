@@ -214,8 +214,12 @@ def _read_image(path: Path, size: tuple[int, int] | None, color_mode: str | None
             kind = "grayscale" if image.mode in _GRAYSCALE_MODES else "rgb"
             target = color_mode or kind
             image = _to_8bit(image, path).convert("L" if target == "grayscale" else "RGB")
-    except (OSError, SyntaxError, ValueError) as exc:
-        why = "not an image file Pillow can decode" if isinstance(exc, Image.UnidentifiedImageError) else exc
+    except Exception as exc:  # Pillow's many: OSError, SyntaxError, DecompressionBombError, ...
+        why = (
+            "not an image file Pillow can decode"
+            if isinstance(exc, Image.UnidentifiedImageError)
+            else f"{type(exc).__name__}: {exc}"
+        )
         raise OSError(
             f"Cannot read the image file {path} ({why}). Replace it, or move it out of the folder."
         ) from exc
@@ -282,8 +286,10 @@ def _read_mask(path: Path, size: tuple[int, int], threshold: int) -> tuple[np.nd
     try:
         with Image.open(path) as image:
             image = _to_8bit(image, path).convert("L")
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise OSError(f"Cannot read the mask file {path} ({exc}). Replace it.") from exc
+    except Exception as exc:  # Pillow's many: OSError, SyntaxError, DecompressionBombError, ...
+        raise OSError(
+            f"Cannot read the mask file {path} ({type(exc).__name__}: {exc}). Replace it."
+        ) from exc
     original = (image.height, image.width)
     full = np.asarray(image) > threshold
     if original != size:
@@ -352,6 +358,10 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     if data_home is None:
         data_home = os.environ.get("SKVQAD_DATA") or Path("~") / "skvqad_data"
     path = Path(data_home).expanduser()
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(
+            f"data_home {path} is a file, not a folder: pass the folder to cache data sets in."
+        )
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -445,7 +455,9 @@ def fetch_cifar10(data_home: str | os.PathLike | None = None, download: bool = T
         Cache folder; see :func:`get_data_home`.
     download : bool, default=True
         Download the archive from :data:`CIFAR10_URL` when it is not in the
-        cache. With False, a missing archive raises an OSError.
+        cache, or when the cached one has the wrong md5 (it is deleted first,
+        with a warning). With False, a missing or damaged archive raises an
+        OSError.
 
     Returns
     -------
@@ -466,8 +478,9 @@ def fetch_cifar10(data_home: str | os.PathLike | None = None, download: bool = T
     Raises
     ------
     OSError
-        The archive is not cached and ``download`` is False, the download
-        failed (nothing is left behind), or the archive's md5 is wrong.
+        The archive is not cached (or damaged) and ``download`` is False, the
+        download failed (nothing is left behind), the downloaded archive's md5
+        is wrong, or ``data_home`` is a file (:class:`NotADirectoryError`).
 
     Examples
     --------
@@ -494,11 +507,21 @@ def fetch_cifar10(data_home: str | os.PathLike | None = None, download: bool = T
     path = get_data_home(data_home) / "cifar-10-python.tar.gz"
     if path.exists():
         found = _md5_of(path)
-        if found != md5:
+        if found != md5 and not download:
             raise OSError(
                 f"The cached CIFAR-10 archive {path} is corrupt or incomplete (md5 {found}, "
-                f"expected {md5}). Delete it and call fetch_cifar10 again to download it anew."
+                f"expected {md5}). Delete it, or call fetch_cifar10 with download=True to "
+                "download it anew."
             )
+        if found != md5:
+            warnings.warn(
+                f"The cached CIFAR-10 archive {path} is corrupt or incomplete (md5 {found}, "
+                f"expected {md5}): deleted, downloading it anew.",
+                UserWarning,
+                stacklevel=2,
+            )
+            path.unlink()
+            _download(url, path, md5)
     elif not download:
         raise OSError(
             f"CIFAR-10 is not in the cache ({path} does not exist) and download=False. Pass "

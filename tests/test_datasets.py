@@ -202,8 +202,33 @@ def test_fetch_cifar10_corrupt_cache_is_not_unpickled(fake_cifar, tmp_path, monk
         raise AssertionError("unpickled a file whose md5 is wrong")
 
     monkeypatch.setattr(pickle, "load", no_unpickling)
-    with pytest.raises(OSError, match=r"corrupt.*Delete it"):
-        fetch_cifar10(data_home=home)
+    with pytest.raises(OSError, match=r"corrupt.*Delete it, or .*download=True"):
+        fetch_cifar10(data_home=home, download=False)
+    assert (home / "cifar-10-python.tar.gz").read_bytes() == b"truncated"  # kept: not asked
+
+
+def test_fetch_cifar10_replaces_a_corrupt_cache_when_it_may_download(fake_cifar, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "cifar-10-python.tar.gz").write_bytes(b"truncated")
+    with pytest.warns(UserWarning, match="corrupt or incomplete.*downloading it anew"):
+        data = fetch_cifar10(data_home=home)
+    np.testing.assert_array_equal(data.X_test, fake_cifar["X_test"])
+    assert (home / "cifar-10-python.tar.gz").read_bytes() == fake_cifar["archive"].read_bytes()
+
+
+def test_a_data_home_that_is_a_file_is_a_clear_error(fake_cifar, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(NotADirectoryError, match="data_home .*file is a file, not a folder"):
+        fetch_cifar10(data_home=tmp_path / "file")
+
+
+def test_pillow_errors_name_the_file(tmp_path, monkeypatch):
+    PIL = pytest.importorskip("PIL.Image")
+    save(tmp_path / "train" / "a" / "big.png", gray(10, size=(64, 64)))
+    monkeypatch.setattr(PIL, "MAX_IMAGE_PIXELS", 100)  # 4096 pixels: a "decompression bomb"
+    with pytest.raises(OSError, match=r"big\.png \(DecompressionBombError"):
+        load_image_folder(tmp_path, split="train")
 
 
 # ------------------------------------------------------------ image folder

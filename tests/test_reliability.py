@@ -1,5 +1,7 @@
 """What a user meets when things go wrong (issue #13): each test failed before its fix."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -87,3 +89,32 @@ def test_non_finite_scores_raise_instead_of_labelling_normal(stripes, tiny_param
             getattr(det, method)(stripes)
     with pytest.raises(FloatingPointError, match="64 of 64 image scores"):
         det.score_samples_multi(stripes, [{"score_map": "ssim"}])
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint32, np.int16])
+def test_integer_images_in_8_bit_range_read_as_uint8(stripes, tiny_params, dtype):
+    X8 = np.round(stripes * 255).astype(np.uint8)
+    det = VQVAEAnomalyDetector(**tiny_params).fit(X8)
+    Xi = X8.astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DataRangeWarning: nothing is clipped
+        np.testing.assert_array_equal(det.score_samples(Xi), det.score_samples(X8))
+        np.testing.assert_array_equal(
+            VQVAEAnomalyDetector(**tiny_params).fit(Xi).score_samples(X8), det.score_samples(X8))
+
+
+def test_integer_images_in_16_bit_range_read_as_uint16(stripes, tiny_params):
+    X16 = np.round(stripes * 65535).astype(np.uint16)
+    det = VQVAEAnomalyDetector(**tiny_params).fit(X16)
+    np.testing.assert_array_equal(det.score_samples(X16.astype(np.int64)), det.score_samples(X16))
+
+
+@pytest.mark.parametrize("low, high", [(-1, 250), (0, 70000)])
+def test_other_integer_images_are_refused_not_clipped(stripes, tiny_params, low, high):
+    X = np.round(stripes * 255).astype(np.int64)
+    X[0, 0, 0], X[1, 0, 0] = low, high
+    with pytest.raises(ValueError, match=f"values from {low} to {high}"):
+        VQVAEAnomalyDetector(**tiny_params).fit(X)
+    det = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    with pytest.raises(ValueError, match="8-bit"):
+        det.score_samples(X)

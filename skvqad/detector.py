@@ -297,7 +297,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     ``dilation_radius`` and ``ssim_dilation_radius`` act only when scoring;
     changing them with ``set_params`` after ``fit`` changes ``score_samples`` and
     ``anomaly_map`` at once, but ``offset_`` keeps the value computed by
-    ``fit``. (The parameter is ``score_map``, not ``score``: scikit-learn
+    ``fit``: :meth:`refit_threshold` recomputes it without retraining.
+    (The parameter is ``score_map``, not ``score``: scikit-learn
     takes an attribute named ``score`` for the ``score(X, y)`` method, which
     ``GridSearchCV`` calls when ``scoring=None``.)
 
@@ -503,9 +504,61 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.image_shape_ = shape
         self.n_features_in_ = height * width * channels
         self.n_downsampling_ = n_downsampling
-        (train_scores,) = self._score_images(X, [self._scoring_params()])
-        contamination = 0.01 if self.contamination == "auto" else self.contamination
-        self.offset_ = float(np.percentile(train_scores, 100.0 * contamination))
+        self.offset_ = self._offset(X, self.contamination)
+        return self
+
+    def _offset(self, X: np.ndarray, contamination) -> float:
+        """The ``contamination`` percentile of the scores of validated images ``X``."""
+        (scores,) = self._score_images(X, [self._scoring_params()])
+        contamination = 0.01 if contamination == "auto" else contamination
+        return float(np.percentile(scores, 100.0 * contamination))
+
+    def refit_threshold(self, X, contamination=None):
+        """Recompute ``offset_``, the threshold of ``predict``, without retraining.
+
+        ``fit`` sets ``offset_`` from the training images under the scoring
+        parameters of that moment. After changing ``score_map``,
+        ``alignment``, ``dilation_radius`` or another scoring parameter with
+        ``set_params``, ``score_samples`` follows at once but ``offset_`` does
+        not: call this to put it back on the scale of the new scores. Pass
+        the training images to get what ``fit`` with these parameters would
+        have set, or held-out normal images for a threshold that counts the
+        false alarms on new normal images (which score a little lower).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Normal images of the shape seen in ``fit``.
+        contamination : "auto", float in (0, 0.5] or None, default=None
+            The fraction of ``X`` to place below the threshold (``"auto"``:
+            1 %); None uses the ``contamination`` parameter.
+
+        Returns
+        -------
+        self : VQVAEAnomalyDetector
+            With the new ``offset_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+        >>> detector = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, random_state=0, device="cpu",
+        ... ).fit(X)
+        >>> _ = detector.set_params(score_map="ssim").refit_threshold(X, contamination=0.25)
+        >>> int((detector.predict(X) == -1).sum())
+        4
+        """
+        if contamination is None:
+            contamination = self.contamination
+        validate_parameter_constraints(
+            {"contamination": self._parameter_constraints["contamination"]},
+            {"contamination": contamination},
+            caller_name=f"{type(self).__name__}.refit_threshold",
+        )
+        self.offset_ = self._offset(self._validate_for_predict(X), contamination)
         return self
 
     def _net_params(self, channels: int, n_downsampling: int, device: str) -> dict:
@@ -886,6 +939,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """+1 for inliers, -1 for outliers (``decision_function < 0``).
+
+        The threshold ``offset_`` was set by ``fit`` for the scoring
+        parameters of that moment; after changing one with ``set_params``,
+        call :meth:`refit_threshold` before relying on the labels.
 
         Parameters
         ----------

@@ -118,3 +118,20 @@ def test_other_integer_images_are_refused_not_clipped(stripes, tiny_params, low,
     det = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
     with pytest.raises(ValueError, match="8-bit"):
         det.score_samples(X)
+
+
+def test_refit_threshold_puts_offset_back_on_the_scale_of_new_scores(stripes, tiny_params):
+    det = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    fitted_offset = det.offset_
+    det.set_params(score_map="ssim")
+    assert det.offset_ == fitted_offset  # stale until asked
+    assert det.refit_threshold(stripes) is det
+    # What fit with score_map="ssim" sets: the same network (scoring changes no weights).
+    want = VQVAEAnomalyDetector(**tiny_params, score_map="ssim").fit(stripes).offset_
+    assert det.offset_ == want != fitted_offset
+    det.refit_threshold(stripes, contamination=0.25)
+    assert (det.predict(stripes) == -1).sum() == 16
+    with pytest.raises(ValueError, match="'contamination' parameter"):
+        det.refit_threshold(stripes, contamination=0.9)
+    with pytest.raises(ValueError, match="16x16"):
+        det.refit_threshold(stripes[:, :8, :8])

@@ -41,7 +41,8 @@ Training configurations (the smaller proxy network when ``--proxy``):
   ``restart-down3``: tighter bottlenecks, ``restart`` with 128 to 16 codes,
   or with a third downsampling (a 4x4 latent grid at 32 px).
 
-    python benchmarks/cifar10_recipe.py --data-dir cifar10-jpg --proxy --out benchmarks/results/cifar10_recipe_cpu
+    python benchmarks/cifar10_recipe.py --data-dir cifar10-jpg --proxy \
+        --out benchmarks/results/cifar10_recipe_cpu
 
 Results go to ``<out>.json`` (every AUROC) and ``<out>.md`` (the summary),
 rewritten after each class so a stopped run keeps what it finished.

@@ -17,9 +17,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the package, when it is not installed
 sys.path.insert(0, str(HERE / "_ext"))
 
-import skvqad  # noqa: E402
 import sphinx_gallery  # noqa: E402
 from packaging.version import Version  # noqa: E402
+
+import skvqad  # noqa: E402
 
 # -- Project -----------------------------------------------------------------
 project = "skvqad"

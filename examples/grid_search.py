@@ -70,7 +70,7 @@ print(f"\nThe cache trained {n1} networks instead of {n0} ({n0 / n1:.1f}x fewer;
       "for the same cross-validation scores.")
 
 print("\nmean AUROC over the 3 folds:")
-for params, score in zip(s1.cv_results_["params"], s1.cv_results_["mean_test_score"]):
+for params, score in zip(s1.cv_results_["params"], s1.cv_results_["mean_test_score"], strict=True):
     print(f"  {params}: {score:.3f}")
 
 # The same scorer works with RandomizedSearchCV and cross_val_score.

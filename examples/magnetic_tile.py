@@ -126,7 +126,9 @@ def main(argv=None):
     columns = [(m, k) for k in metrics for m in ("ssim", "ssim+am")]
     lines = ["| defect type | images | " + " | ".join(f"{metrics[k]} {m.upper()}" for m, k in columns)
              + " |", "|---|---|" + "---|" * len(columns)]
-    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
+    def fmt(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
     for group in reports["ssim+am"]:
         if group == "maps_per_second":
             continue

@@ -256,7 +256,7 @@ def _load_images(
         bounds = np.linspace(0, len(paths), n_chunks + 1).astype(int)
         chunks = Parallel(n_jobs=workers)(
             delayed(_read_images)(paths[start:stop], image_size, color_mode)
-            for start, stop in zip(bounds[:-1], bounds[1:])
+            for start, stop in zip(bounds[:-1], bounds[1:], strict=True)
         )
         results = [result for chunk in chunks for result in chunk]
     pixels = [r[0] for r in results]
@@ -281,7 +281,8 @@ def _load_images(
 
 
 def _read_mask(path: Path, size: tuple[int, int], threshold: int) -> tuple[np.ndarray, tuple[int, int], bool]:
-    """One mask: ``(mask resized nearest, > threshold; (h, w) of the file; any pixel > threshold in the file)``."""
+    """One mask: ``(mask resized nearest, > threshold; (h, w) of the file;
+    any pixel > threshold in the file)``."""
     Image = _import_pil()
     try:
         with Image.open(path) as image:

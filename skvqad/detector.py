@@ -28,16 +28,30 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, check_memory
 from skorch.callbacks import ProgressBar
 
-from ._images import check_images, count_clipped, to_unit_images, warn_clipped
+from ._images import (
+    DataRangeWarning,
+    check_images,
+    count_clipped,
+    to_unit_images,
+    warn_clipped,
+)
 from ._version import __version__
-from .maps import ALIGNMENTS, CHANNEL_REDUCTIONS, SCORES, alignment_map, anomaly_maps
+from .maps import (
+    ALIGNMENTS,
+    CHANNEL_REDUCTIONS,
+    SCORES,
+    alignment_map,
+    anomaly_maps,
+    bank_alignment_map,
+)
 from .model import VQVAE, VQVAELoss, reconstruction
 from .net import CodebookRestart, VQVAENet
 
 __all__ = ["VQVAEAnomalyDetector", "SCORING_PARAMS"]
 
 #: The detector's parameters that act at scoring time only, each with the
-#: keyword of :func:`skvqad.maps.anomaly_maps` it sets: changing them needs no
+#: keyword of :func:`skvqad.maps.anomaly_maps` it sets (None: the detector's
+#: own step, the pooling of each map into a score): changing them needs no
 #: retraining, they are not part of the ``memory`` cache key, and
 #: :meth:`VQVAEAnomalyDetector.score_samples_multi` accepts them.
 SCORING_PARAMS = {
@@ -49,7 +63,20 @@ SCORING_PARAMS = {
     "channel_reduction": "channel_reduction",
     "dilation_radius": "dilation_radius",
     "ssim_dilation_radius": "ssim_dilation_radius",
+    "score_pooling": None,
 }
+
+
+def _pool(maps: torch.Tensor, pooling) -> torch.Tensor:
+    """Each (H, W) map of ``maps`` reduced to one float64 value by ``pooling``."""
+    flat = maps.flatten(1).double()
+    if pooling == "mean":
+        return flat.mean(dim=1)
+    if pooling == "max":
+        return flat.amax(dim=1)
+    if flat.numel() <= 2**24:  # torch.quantile's input limit
+        return torch.quantile(flat, pooling, dim=1)
+    return torch.stack([torch.quantile(row, pooling) for row in flat])
 
 
 def _resolve_device(device) -> str:
@@ -166,10 +193,13 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         The anomaly map that scores the images: ``"ssim"`` is ``1 - SSIM`` (SM); ``"am"`` the
         alignment map upsampled to the image size and grey-dilated;
         ``"ssim+am"`` their product (Section II-C).
-    alignment : {"squared", "relative"}, default="squared"
-        How the AM measures each encoder output's distance to its codebook
-        vector: ``"squared"`` is the paper's ``||z_e - e||^2`` (eq. 6);
-        ``"relative"`` divides it by ``||z_e||^2``. The squared distance
+    alignment : {"squared", "relative", "bank"}, default="squared"
+        How the AM measures each encoder output's distance: to its codebook
+        vector, ``"squared"`` is the paper's ``||z_e - e||^2`` (eq. 6) and
+        ``"relative"`` divides it by ``||z_e||^2``; ``"bank"`` is the squared
+        distance to the nearest vector of ``bank_``, a sample of the training
+        images' encoder outputs (the codebook summarises them in M vectors;
+        the bank keeps up to ``bank_size`` of them). The squared distance
         grows with the scale of ``z_e``, which follows the local contrast of
         the image, so that high-contrast normal images score as anomalous;
         the relative one does not (see the user guide for measurements).
@@ -196,6 +226,19 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     ssim_dilation_radius : int, default=0
         Radius of a grey dilation of the ``1 - SSIM`` map, which the paper
         found much better on UCSD-Ped1 (Section III-C); 0 disables it.
+    score_pooling : {"mean", "max"} or float in (0, 1), default="mean"
+        How each image's map becomes its score (minus the pooled value): the
+        paper's mean, the maximum, or a float ``q`` for the q-quantile of the
+        map's pixels (linear interpolation, as :func:`numpy.quantile`). The
+        mean is dominated by the normal area when a defect covers a small
+        part of the image; the maximum or a high quantile is not.
+    bank_size : int, default=10000
+        How many encoder outputs of the training images ``fit`` keeps in
+        ``bank_`` for ``alignment="bank"``, drawn uniformly at random
+        (seeded by ``random_state``) from all latent positions of all
+        training images (all of them if there are fewer); 0 keeps none.
+        Building it costs one pass of the network over the training images;
+        it takes ``bank_size * embedding_dim * 4`` bytes.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``, the threshold of ``predict``, from the scores of
         the training images: a float in (0, 0.5] is the fraction of training
@@ -242,8 +285,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         training images and the versions of skvqad, torch and skorch, so a
         refit that differs only in ``score_map``, ``alignment``,
         ``ssim_window``, ``ssim_sigma``, ``ssim_constants``,
-        ``channel_reduction``, ``dilation_radius``, ``ssim_dilation_radius``
-        or ``contamination`` (a grid search over them, say) loads the
+        ``channel_reduction``, ``dilation_radius``, ``ssim_dilation_radius``,
+        ``score_pooling`` or ``contamination`` (a grid search over them, say) loads the
         network instead of training it again. The cache holds pickles: keep
         its folder writable by you only. Needs an int ``random_state`` to ever
         hit the cache.
@@ -274,6 +317,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     feature_range_ : tuple of ndarray or None
         Per-feature minimum and maximum of 2-D training data given without
         ``image_shape`` (see ``image_shape``); None for images.
+    bank_ : torch.Tensor of shape (k, embedding_dim) or None
+        The training encoder outputs kept for ``alignment="bank"``, on the
+        net's device; None when ``bank_size=0``.
 
     Notes
     -----
@@ -294,7 +340,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     **Post-processing.** ``score_map``, ``alignment``, ``ssim_window``,
     ``ssim_sigma``, ``ssim_constants``, ``channel_reduction``,
-    ``dilation_radius`` and ``ssim_dilation_radius`` act only when scoring;
+    ``dilation_radius``, ``ssim_dilation_radius`` and ``score_pooling`` act
+    only when scoring;
     changing them with ``set_params`` after ``fit`` changes ``score_samples`` and
     ``anomaly_map`` at once, but ``offset_`` keeps the value computed by
     ``fit``: :meth:`refit_threshold` recomputes it without retraining.
@@ -335,6 +382,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "channel_reduction": [StrOptions(set(CHANNEL_REDUCTIONS))],
         "dilation_radius": [Interval(Integral, 0, None, closed="left")],
         "ssim_dilation_radius": [Interval(Integral, 0, None, closed="left")],
+        "score_pooling": [StrOptions({"mean", "max"}), Interval(Real, 0, 1, closed="neither")],
+        "bank_size": [Interval(Integral, 0, None, closed="left")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "image_shape": [tuple, list, None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -367,6 +416,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         channel_reduction: str = "mean",
         dilation_radius: int = 2,
         ssim_dilation_radius: int = 0,
+        score_pooling: str | float = "mean",
+        bank_size: int = 10000,
         contamination: str | float = "auto",
         image_shape: tuple | None = None,
         max_epochs: int = 40,
@@ -395,6 +446,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.channel_reduction = channel_reduction
         self.dilation_radius = dilation_radius
         self.ssim_dilation_radius = ssim_dilation_radius
+        self.score_pooling = score_pooling
+        self.bank_size = bank_size
         self.contamination = contamination
         self.image_shape = image_shape
         self.max_epochs = max_epochs
@@ -504,8 +557,31 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.image_shape_ = shape
         self.n_features_in_ = height * width * channels
         self.n_downsampling_ = n_downsampling
+        self.bank_ = self._build_bank(X, seed) if self.bank_size else None
         self.offset_ = self._offset(X, self.contamination)
         return self
+
+    def _build_bank(self, X: np.ndarray, seed: int) -> torch.Tensor:
+        """``bank_size`` encoder outputs of validated training images ``X``, drawn at random.
+
+        One pass over ``X``: the positions to keep are drawn first (uniformly
+        without replacement among all latent positions of all images), then
+        each batch contributes those that fall in it.
+        """
+        rng = np.random.default_rng(seed)
+        keep, parts, start = None, [], 0
+        with warnings.catch_warnings():  # fit has warned of clipped values already
+            warnings.simplefilter("ignore", DataRangeWarning)
+            for _, out in self._iter_outputs(X):
+                flat = out.z_e.float().permute(0, 2, 3, 1).reshape(-1, out.z_e.shape[1])
+                if keep is None:
+                    total = len(flat) // len(out.z_e) * len(X)
+                    size = min(self.bank_size, total)
+                    keep = np.sort(rng.choice(total, size=size, replace=False))
+                chosen = keep[(keep >= start) & (keep < start + len(flat))] - start
+                parts.append(flat[torch.from_numpy(chosen).to(flat.device)])
+                start += len(flat)
+        return torch.cat(parts)
 
     def _offset(self, X: np.ndarray, contamination) -> float:
         """The ``contamination`` percentile of the scores of validated images ``X``."""
@@ -695,27 +771,39 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         the device.
         """
         factor = 2**self.n_downsampling_
-        map_settings = [{SCORING_PARAMS[k]: v for k, v in p.items() if k in SCORING_PARAMS}
+        map_settings = [{SCORING_PARAMS[k]: v for k, v in p.items() if SCORING_PARAMS.get(k)}
                         for p in settings]
         need_ssim = any(s["score"] != "am" for s in map_settings)
         alignments = {s["alignment"] for s in map_settings if s["score"] != "ssim"}
+        bank = getattr(self, "bank_", None)
+        if "bank" in alignments and bank is None:
+            raise ValueError(
+                "alignment='bank' needs the bank of training encoder outputs, which fit "
+                "builds when bank_size > 0; this detector was fitted with bank_size=0: "
+                "refit it with bank_size > 0."
+            )
         for x, out in self._iter_outputs(X):
             x_hat = reconstruction(out.logits) if need_ssim else None
-            am = {a: alignment_map(out.z_e, out.e, relative=a == "relative") for a in alignments}
+            am = {
+                a: bank_alignment_map(out.z_e, bank)
+                if a == "bank"
+                else alignment_map(out.z_e, out.e, relative=a == "relative")
+                for a in alignments
+            }
             yield anomaly_maps(x, x_hat, am, map_settings, factor=factor)
 
     def _score_images(self, X: np.ndarray, settings: list[dict]) -> list[np.ndarray]:
-        """Image scores (minus the mean of each map) of validated ``X`` under each setting.
+        """Image scores (minus each map pooled) of validated ``X`` under each setting.
 
         Raises ``FloatingPointError`` if a score is NaN or infinite, rather
         than let ``predict`` label such images (NaN compares as normal).
         """
         scores = [[] for _ in settings]
         for maps in self._iter_maps(X, settings):
-            for out, m in zip(scores, maps):
-                out.append(m.double().mean(dim=(1, 2)).cpu().numpy())
+            for out, m, setting in zip(scores, maps, settings, strict=True):
+                out.append(_pool(m, setting["score_pooling"]).cpu().numpy())
         scores = [-np.concatenate(s) for s in scores]
-        for setting, s in zip(settings, scores):
+        for setting, s in zip(settings, scores, strict=True):
             bad = int((~np.isfinite(s)).sum())
             if bad:
                 weights_ok = all(
@@ -740,8 +828,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Each setting is a dict of scoring parameters that replace the
         detector's own for that setting alone (``score_map``, ``alignment``,
         ``ssim_window``, ``ssim_sigma``, ``ssim_constants``,
-        ``channel_reduction``, ``dilation_radius``, ``ssim_dilation_radius``;
-        see ``SCORING_PARAMS``). The network runs once per batch of
+        ``channel_reduction``, ``dilation_radius``, ``ssim_dilation_radius``,
+        ``score_pooling``; see ``SCORING_PARAMS``). The network runs once per batch of
         ``batch_size`` images, whatever the number of settings; SSIM and
         alignment maps that settings share are computed once. Each result
         equals ``score_samples`` after ``set_params(**setting)``; the
@@ -803,7 +891,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 )
         X = self._validate_for_predict(X)
         scores = self._score_images(X, [self._scoring_params(s) for s in settings])
-        return scores if names is None else dict(zip(names, scores))
+        return scores if names is None else dict(zip(names, scores, strict=True))
 
     def anomaly_map(self, X) -> np.ndarray:
         """Pixel anomaly map of each image (higher = more anomalous).
@@ -878,7 +966,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         return recon[..., 0] if recon.shape[-1] == 1 else recon
 
     def score_samples(self, X) -> np.ndarray:
-        """Minus the mean of each image's anomaly map (higher = more normal).
+        """Minus each image's anomaly map pooled by ``score_pooling`` (higher = more normal).
+
+        With the default ``score_pooling="mean"``, minus the mean of the map,
+        as in the paper.
 
         Parameters
         ----------

@@ -26,6 +26,7 @@ __all__ = [
     "gaussian_window",
     "ssim",
     "alignment_map",
+    "bank_alignment_map",
     "grey_dilation",
     "anomaly_map",
     "anomaly_maps",
@@ -35,9 +36,11 @@ __all__ = [
 SCORES = ("ssim+am", "ssim", "am")
 #: How :func:`anomaly_map` combines per-channel ``1 - SSIM`` maps.
 CHANNEL_REDUCTIONS = ("mean", "max")
-#: How the detector's AM measures the distance to the codebook: the paper's
-#: squared distance, or relative to ``||z_e||^2`` (:func:`alignment_map`).
-ALIGNMENTS = ("squared", "relative")
+#: How the detector's AM measures each encoder output's distance: to its
+#: codebook vector, squared (the paper's) or relative to ``||z_e||^2``
+#: (:func:`alignment_map`), or to the nearest of a bank of training encoder
+#: outputs (:func:`bank_alignment_map`).
+ALIGNMENTS = ("squared", "relative", "bank")
 
 
 def gaussian_window(
@@ -203,6 +206,58 @@ def alignment_map(z_e: torch.Tensor, e: torch.Tensor, *, relative: bool = False)
     if relative:
         am = am / z_e.pow(2).sum(dim=1).clamp_min(1e-12)
     return am
+
+
+def bank_alignment_map(
+    z_e: torch.Tensor, bank: torch.Tensor, *, max_elements: int = 2**25
+) -> torch.Tensor:
+    """Squared distance of each encoder output to its nearest vector of ``bank``.
+
+    The codebook summarises the training encoder outputs in M vectors; a
+    bank of (a sample of) the training encoder outputs themselves measures
+    how far a latent position is from anything seen in training. Exact
+    nearest neighbours, computed as ``||z||^2 - 2 z.b + ||b||^2`` in float32
+    on the device of ``z_e``, the bank taken in chunks so that no
+    intermediate holds more than ``max_elements`` distances.
+
+    Parameters
+    ----------
+    z_e : torch.Tensor of shape (n, D, h, w)
+        Encoder outputs.
+    bank : torch.Tensor of shape (k, D)
+        The bank, on the device of ``z_e``.
+    max_elements : int, default=2**25
+        Bound on the size of the distance block computed at once (128 MB).
+
+    Returns
+    -------
+    torch.Tensor of shape (n, h, w), float32, non-negative
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.maps import bank_alignment_map
+    >>> bank = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    >>> z_e = torch.tensor([[1.0, 0.0], [3.0, 3.0]]).T.reshape(1, 2, 1, 2)
+    >>> bank_alignment_map(z_e, bank)
+    tensor([[[1., 1.]]])
+    """
+    n, d, h, w = z_e.shape
+    flat = z_e.float().permute(0, 2, 3, 1).reshape(-1, d)
+    bank = bank.float()
+    z2 = (flat * flat).sum(1, keepdim=True)
+    best = torch.full((len(flat),), float("inf"), device=flat.device)
+    index = torch.zeros(len(flat), dtype=torch.long, device=flat.device)
+    chunk = max(1, max_elements // max(1, len(flat)))
+    for start in range(0, len(bank), chunk):
+        b = bank[start : start + chunk]
+        dist, arg = (z2 - 2.0 * flat @ b.t() + (b * b).sum(1)).min(1)
+        closer = dist < best
+        best = torch.where(closer, dist, best)
+        index = torch.where(closer, arg + start, index)
+    # The expansion above finds the neighbour; the distance itself is taken
+    # directly, free of its cancellation error when z_e is near a bank vector.
+    return (flat - bank[index]).pow(2).sum(1).view(n, h, w)
 
 
 def grey_dilation(maps: torch.Tensor, radius: int) -> torch.Tensor:

@@ -365,7 +365,7 @@ def per_image_pixel_auroc(masks, maps) -> float:
     """
     masks, maps = _check_masks_maps(masks, maps)
     values = []
-    for mask, amap in zip(masks, maps):
+    for mask, amap in zip(masks, maps, strict=True):
         mask = mask.astype(bool, copy=False)
         n_pos = int(np.count_nonzero(mask))
         if n_pos == 0 or n_pos == mask.size:
@@ -505,7 +505,7 @@ def aupro(masks, maps, fpr_limit: float = 0.3) -> float:
     # sum_p w_p (#{n in top: n < p} + #{n in top: n <= p}) / 2.
     top = neg[n_below_or_at:]
     area = 0.0
-    for start, ranks in zip(range(0, n_pos, _QUERY_CHUNK), _rank_sums(top, pos)):
+    for start, ranks in zip(range(0, n_pos, _QUERY_CHUNK), _rank_sums(top, pos), strict=False):
         area += float(np.dot(weights[start : start + ranks.size], ranks))
     area /= 2.0
 

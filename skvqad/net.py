@@ -679,11 +679,11 @@ class VQVAENet(NeuralNet):
         terms = self.criterion_(y_pred, to_tensor(X, device=self.device))
         values = torch.stack([t.detach() for t in terms]).tolist()
         if training:
-            for name, value in zip(LOSS_TERMS, values[1:]):
+            for name, value in zip(LOSS_TERMS, values[1:], strict=True):
                 self.history.record_batch(f"train_{name}", value)
         if not math.isfinite(values[0]):
             epoch = len(self.history)
-            detail = ", ".join(f"{k}={v:.4g}" for k, v in zip(terms._fields, values))
+            detail = ", ".join(f"{k}={v:.4g}" for k, v in zip(terms._fields, values, strict=True))
             raise FloatingPointError(
                 f"The VQ-VAE loss is not finite ({detail}) in epoch {epoch}. "
                 "Training was stopped; try a lower learning rate."

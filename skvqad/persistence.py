@@ -145,6 +145,10 @@ def save_detector(detector, path) -> None:
                 None if feature_range is None
                 else [torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in feature_range]
             ),
+            "bank_": (
+                None if getattr(detector, "bank_", None) is None
+                else detector.bank_.detach().cpu().contiguous()
+            ),
         },
         "state_dict": {k: v.detach().cpu() for k, v in detector.net_.module_.state_dict().items()},
     }
@@ -236,9 +240,16 @@ def load_detector(path, device=None):
         n_features = fitted["n_features_in_"]
         n_downsampling = fitted["n_downsampling_"]
         feature_range = fitted["feature_range_"]
+        bank = fitted["bank_"]
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is an incomplete skvqad model file: {exc!r}") from exc
     _check_fitted(path, offset, image_shape, n_features, n_downsampling, feature_range)
+    if bank is not None and not (
+        torch.is_tensor(bank) and bank.dtype == torch.float32 and bank.ndim == 2
+        and len(bank) >= 1 and bank.shape[1] == params.get("embedding_dim")
+        and bool(torch.isfinite(bank).all())
+    ):
+        raise ValueError(f"{path}: bank_ is not a finite (k, embedding_dim) float32 tensor.")
     for name, tensor in state_dict.items():
         if not torch.is_tensor(tensor) or (
             tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
@@ -302,6 +313,7 @@ def load_detector(path, device=None):
     detector.feature_range_ = (
         None if feature_range is None else tuple(t.numpy() for t in feature_range)
     )
+    detector.bank_ = None if bank is None else bank.to(net.device)
     return detector
 
 

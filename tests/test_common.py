@@ -1,13 +1,11 @@
 """scikit-learn's estimator checks on a tiny configuration."""
 
+from conftest import TINY
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvqad import VQVAEAnomalyDetector
 from skvqad.baselines import KNNDistance, PCAReconstructionError
 from skvqad.preprocessing import Grayscale, ImageResizer, IntensityScaler
-
-from conftest import TINY
-
 
 # Every entry says why the check cannot pass; the aim is for this to stay empty.
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}

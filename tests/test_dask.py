@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from conftest import make_stripes
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skvqad import VQVAEAnomalyDetector
-
-from conftest import make_stripes
 
 distributed = pytest.importorskip("distributed")
 joblib = pytest.importorskip("joblib")

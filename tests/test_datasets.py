@@ -538,7 +538,8 @@ def test_load_folder_with_masks_mask_dir_and_suffix(tmp_path):
     data = load_folder_with_masks(None, beside, image_size=None, mask_suffix="_mask.png")
     assert [os.path.basename(f) for f in data.filenames] == ["r.png"]
     assert data.masks[0].sum() == 6
-    with pytest.raises(ValueError, match=r"holds no images \(files ending with mask_suffix='\.png'.*mask_dir"):
+    match = r"holds no images \(files ending with mask_suffix='\.png'.*mask_dir"
+    with pytest.raises(ValueError, match=match):
         load_folder_with_masks(None, beside)
 
 

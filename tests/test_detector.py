@@ -7,11 +7,10 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from conftest import make_stripes
 from skorch.callbacks import Callback
 
 from skvqad import DataRangeWarning, VQVAEAnomalyDetector
-
-from conftest import make_stripes
 
 
 @pytest.fixture
@@ -52,8 +51,9 @@ def test_api_conventions(fitted, stripes):
 
 
 def test_reconstruct_matches_the_ssim_map(fitted, stripes, tiny_params):
-    from skvqad.maps import ssim
     import torch as _torch
+
+    from skvqad.maps import ssim
 
     recon = fitted.reconstruct(stripes[:5])
     assert recon.shape == (5, 16, 16) and recon.dtype == np.float32
@@ -112,8 +112,9 @@ def test_callbacks_parameter_is_not_modified_by_fit(stripes, tiny_params):
 
 
 def test_ssim_window_changes_the_maps(fitted, stripes):
-    from skvqad.maps import ssim
     import torch as _torch
+
+    from skvqad.maps import ssim
 
     recon = _torch.from_numpy(fitted.reconstruct(stripes[:3])[:, None])
     for window in (3, 7):
@@ -318,7 +319,7 @@ def test_random_state_makes_cpu_results_identical_and_leaves_global_rng(stripes,
     assert torch.equal(state, torch.get_rng_state())
     b = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
     np.testing.assert_array_equal(a.score_samples(stripes), b.score_samples(stripes))
-    for pa, pb in zip(a.net_.module_.parameters(), b.net_.module_.parameters()):
+    for pa, pb in zip(a.net_.module_.parameters(), b.net_.module_.parameters(), strict=True):
         assert torch.equal(pa, pb)
     c = VQVAEAnomalyDetector(**dict(tiny_params, random_state=1)).fit(stripes)
     assert not np.array_equal(a.score_samples(stripes), c.score_samples(stripes))
@@ -346,7 +347,8 @@ def test_joblib_and_pickle_round_trip_give_identical_scores(fitted, stripes, tmp
 
 def test_import_is_light():
     code = ("import sys, skvqad; "
-            "print(sorted(m for m in ('torch', 'skorch', 'sklearn', 'PIL', 'matplotlib', 'dask') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'skorch', 'sklearn', 'PIL', 'matplotlib', 'dask') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -419,8 +421,9 @@ def test_bad_scoring_parameters_set_after_fit(fitted, stripes, params, match):
 
 
 def test_ssim_sigma_sets_the_scale_of_the_ssim_map(fitted, stripes):
-    from skvqad.maps import ssim
     import torch as _torch
+
+    from skvqad.maps import ssim
 
     x = _torch.from_numpy(stripes[:3, None])
     recon = _torch.from_numpy(fitted.reconstruct(stripes[:3])[:, None])
@@ -469,7 +472,7 @@ def test_score_samples_multi_runs_the_network_once_and_equals_score_samples(
     grid = ParameterGrid({"score_map": ["ssim", "am"], "dilation_radius": [0, 2]})
     listed = det.score_samples_multi(X[:5], grid)
     assert isinstance(listed, list) and len(listed) == 4
-    for setting, got in zip(grid, listed):
+    for setting, got in zip(grid, listed, strict=True):
         np.testing.assert_allclose(got, clone_with(det, setting).score_samples(X[:5]), rtol=1e-6)
 
 
@@ -485,3 +488,70 @@ def test_score_samples_multi_refuses_training_parameters_and_non_dicts(fitted, s
         fitted.score_samples_multi(stripes, [{"n_embeddings": 4}])
     with pytest.raises(TypeError, match="must be a dict"):
         fitted.score_samples_multi(stripes, ["ssim"])
+
+
+# --------------------------------------------------------------- pooling
+@pytest.mark.parametrize("pooling", ["mean", "max", 0.5, 0.9, 0.999])
+def test_score_pooling_equals_numpy_on_the_anomaly_maps(fitted, stripes, pooling):
+    fitted.set_params(score_pooling=pooling)
+    try:
+        maps = fitted.anomaly_map(stripes).astype(np.float64).reshape(len(stripes), -1)
+        want = {"mean": maps.mean(1), "max": maps.max(1)}.get(pooling)
+        if want is None:
+            want = np.quantile(maps, pooling, axis=1)
+        np.testing.assert_allclose(fitted.score_samples(stripes), -want, rtol=1e-6)
+    finally:
+        fitted.set_params(score_pooling="mean")
+
+
+def test_score_pooling_in_one_pass_and_in_the_cache_key(tmp_path, stripes, tiny_params):
+    det = VQVAEAnomalyDetector(**tiny_params, memory=tmp_path).fit(stripes)
+    multi = det.score_samples_multi(stripes, {"max": {"score_pooling": "max"},
+                                              "q": {"score_pooling": 0.99, "score_map": "ssim"}})
+    np.testing.assert_allclose(multi["max"], clone_with(det, {"score_pooling": "max"})
+                               .score_samples(stripes), rtol=1e-6)
+    refit = VQVAEAnomalyDetector(**tiny_params, memory=tmp_path, score_pooling=0.99,
+                                 score_map="ssim").fit(stripes)
+    assert len(list(tmp_path.rglob("output.pkl"))) == 1  # one network trained, then loaded
+    np.testing.assert_allclose(refit.score_samples(stripes), multi["q"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("pooling", ["median", 0.0, 1.0, -0.5, True])
+def test_bad_score_pooling_is_refused(fitted, stripes, pooling):
+    with pytest.raises(ValueError, match="'score_pooling' parameter"):
+        fitted.score_samples_multi(stripes, [{"score_pooling": pooling}])
+
+
+# ------------------------------------------------------------------ bank
+def test_bank_holds_training_encoder_outputs_and_scores_them_zero(stripes, tiny_params):
+    det = VQVAEAnomalyDetector(**dict(tiny_params, bank_size=100)).fit(stripes)
+    # 64 images x 4 x 4 latent positions = 1024 outputs; 100 of them are kept.
+    assert det.bank_.shape == (100, tiny_params["embedding_dim"])
+    x = torch.from_numpy(stripes[:, None])
+    with torch.no_grad():
+        det.net_.module_.eval()
+        z_e = det.net_.infer(x).z_e.permute(0, 2, 3, 1).reshape(-1, tiny_params["embedding_dim"])
+    dist = (det.bank_[:, None] - z_e[None]).pow(2).sum(-1)
+    assert torch.all(dist.min(1).values < 1e-10)  # each bank vector is a training output
+    assert len(torch.unique(dist.argmin(1))) == 100  # drawn without replacement
+    # A bank of every training output: the training images' bank AM is zero.
+    full = VQVAEAnomalyDetector(**dict(tiny_params, bank_size=10**6)).fit(stripes)
+    assert len(full.bank_) == 64 * 16
+    full.set_params(score_map="am", alignment="bank", dilation_radius=0)
+    np.testing.assert_allclose(full.anomaly_map(stripes), 0, atol=1e-6)
+    noisy = np.clip(stripes + np.random.default_rng(1).normal(0, 0.2, stripes.shape), 0, 1)
+    assert full.anomaly_map(noisy).mean() > 1e-4
+    # Same seed, same bank; the bank combines with SSIM, dilation and pooling.
+    again = VQVAEAnomalyDetector(**dict(tiny_params, bank_size=100)).fit(stripes)
+    assert torch.equal(again.bank_, det.bank_)
+    multi = det.score_samples_multi(stripes, {"b": {"alignment": "bank", "score_pooling": "max",
+                                                    "dilation_radius": 1}})
+    want = clone_with(det, {"alignment": "bank", "score_pooling": "max", "dilation_radius": 1})
+    np.testing.assert_allclose(multi["b"], want.score_samples(stripes), rtol=1e-6)
+
+
+def test_no_bank_without_bank_size(stripes, tiny_params):
+    det = VQVAEAnomalyDetector(**dict(tiny_params, bank_size=0)).fit(stripes)
+    assert det.bank_ is None
+    with pytest.raises(ValueError, match="bank_size=0: refit it with bank_size > 0"):
+        det.set_params(alignment="bank").score_samples(stripes)

@@ -11,7 +11,9 @@ from skvqad.maps import alignment_map, anomaly_map, grey_dilation, ssim
 def numpy_ssim(x, y, window_size=11, sigma=1.5, L=1.0, constants=None):
     """Eq. 5 with Gaussian-weighted statistics, one 2-D image, scipy filters."""
     radius = (window_size - 1) // 2
-    filt = lambda a: ndimage.gaussian_filter(a, sigma, mode="nearest", truncate=radius / sigma)
+    def filt(a):
+        return ndimage.gaussian_filter(a, sigma, mode="nearest", truncate=radius / sigma)
+
     x = x.astype(np.float64)
     y = y.astype(np.float64)
     mu_x, mu_y = filt(x), filt(y)
@@ -150,3 +152,20 @@ def test_ssim_dilation_dilates_the_reduced_ssim_map():
     both = anomaly_map(x, x_hat, am, score="ssim+am", ssim_dilation_radius=2, dilation_radius=1, **kw)
     am_only = anomaly_map(x, None, am, score="am", dilation_radius=1, **kw)
     torch.testing.assert_close(both, torch.from_numpy(got) * am_only)
+
+
+def test_bank_alignment_map_is_the_brute_force_nearest_neighbour():
+    from skvqad.maps import bank_alignment_map
+
+    rng = np.random.default_rng(0)
+    z_e = rng.normal(size=(3, 5, 2, 4)).astype(np.float32) * 10
+    bank = rng.normal(size=(37, 5)).astype(np.float32) * 10
+    bank[0] = z_e[0, :, 0, 0] + 1e-3  # a near-duplicate: no cancellation error
+    flat = z_e.transpose(0, 2, 3, 1).reshape(-1, 5).astype(np.float64)
+    want = ((flat[:, None] - bank[None].astype(np.float64)) ** 2).sum(-1).min(1).reshape(3, 2, 4)
+    for max_elements in (2**25, 50, 1):  # one block, several, one bank vector at a time
+        got = bank_alignment_map(torch.from_numpy(z_e), torch.from_numpy(bank),
+                                 max_elements=max_elements)
+        assert got.shape == (3, 2, 4) and got.dtype == torch.float32
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-9)
+    assert got[0, 0, 0] == pytest.approx(5e-6, rel=1e-2)

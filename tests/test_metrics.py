@@ -11,7 +11,6 @@ from sklearn.metrics import roc_auc_score
 from skvqad import metrics
 from skvqad.metrics import aupro, image_auroc, per_image_pixel_auroc, pixel_auroc
 
-
 # --------------------------------------------------------------------------
 # References and data
 # --------------------------------------------------------------------------

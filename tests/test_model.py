@@ -35,7 +35,9 @@ def test_odd_sizes_are_padded_and_cropped():
 def test_architecture_follows_the_paper():
     model = tiny_model(n_downsampling=3, n_residual_layers=3)
     convs = [m for m in model.encoder if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.kernel_size, c.stride, c.padding) for c in convs] == [((4, 4), (2, 2), (1, 1))] * 3 + [((1, 1), (1, 1), (0, 0))]
+    assert [(c.kernel_size, c.stride, c.padding) for c in convs] == (
+        [((4, 4), (2, 2), (1, 1))] * 3 + [((1, 1), (1, 1), (0, 0))]
+    )
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.encoder) == 3
     assert sum(type(m).__name__ == "ResidualBlock" for m in model.encoder) == 3
     tconvs = [m for m in model.decoder if isinstance(m, torch.nn.ConvTranspose2d)]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import make_stripes
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
     GridSearchCV,
@@ -12,8 +13,6 @@ from sklearn.model_selection import (
 
 from skvqad import VQVAEAnomalyDetector
 from skvqad.net import VQVAENet
-
-from conftest import make_stripes
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import skvqad.persistence as persistence
-from skvqad.net import cpu_has_native_bf16
 from skvqad import VQVAEAnomalyDetector
+from skvqad.net import cpu_has_native_bf16
 
 
 @pytest.fixture
@@ -30,11 +30,12 @@ def test_save_load_round_trip(fitted, stripes, tmp_path):
 
 
 def test_round_trip_keeps_the_scoring_parameters(fitted, stripes, tmp_path):
-    fitted.set_params(alignment="relative", ssim_constants=(0.01, 0.03))
+    fitted.set_params(alignment="bank", ssim_constants=(0.01, 0.03), score_pooling=0.9)
     fitted.save(tmp_path / "m")
     loaded = VQVAEAnomalyDetector.load(tmp_path / "m")
     assert loaded.get_params() == fitted.get_params()
     assert loaded.ssim_constants == (0.01, 0.03)  # a tuple again, not JSON's list
+    assert torch.equal(loaded.bank_, fitted.bank_)
     np.testing.assert_array_equal(loaded.score_samples(stripes), fitted.score_samples(stripes))
 
 
@@ -143,6 +144,8 @@ def set_fitted(name, value):
     (set_fitted("n_downsampling_", 0), "n_downsampling_=0"),
     (lambda p: p["state_dict"]["codebook.weight"].__setitem__((0, 0), float("inf")),
      "'codebook.weight' is not a finite tensor"),
+    (lambda p: p["fitted"]["bank_"].__setitem__((0, 0), float("nan")), "bank_ is not a finite"),
+    (set_fitted("bank_", torch.zeros(3, 5)), "bank_ is not a finite"),
 ])
 def test_stored_values_pass_the_checks_of_fit(fitted, tmp_path, change, match):
     path = tmp_path / "model.skvqad"

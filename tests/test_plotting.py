@@ -58,7 +58,7 @@ def test_rows_and_columns(with_threshold):
     assert [ax.get_title() for ax in axes[0]] == ["a", "b", "c"]
     assert axes[1, 0].get_ylabel() == "map on reconstruction"
     # Each image keeps its own size (extent of the first image drawn).
-    for ax, image in zip(axes[0], images):
+    for ax, image in zip(axes[0], images, strict=False):
         left, right, bottom, top = ax.get_images()[0].get_extent()
         assert (right - left, bottom - top) == (image.shape[1], image.shape[0])
     last = axes[-1, 0]

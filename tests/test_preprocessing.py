@@ -60,8 +60,10 @@ def test_resizer_layouts_and_dtypes():
     X = np.random.default_rng(0).random((3, 8, 8))
     out = ImageResizer(4).fit_transform(X)
     assert out.shape == (3, 4, 4) and out.dtype == np.float64
-    want = np.stack([np.asarray(Image.fromarray(im.astype(np.float32), mode="F").resize((4, 4), Image.BILINEAR))
-                     for im in X])
+    want = np.stack([
+        np.asarray(Image.fromarray(im.astype(np.float32), mode="F").resize((4, 4), Image.BILINEAR))
+        for im in X
+    ])
     np.testing.assert_allclose(out, want, atol=1e-5)
     np.testing.assert_allclose(ImageResizer(5).fit_transform(np.full((1, 9, 7), 0.3)), 0.3)
     flat = ImageResizer(4, image_shape=(8, 8)).fit_transform(X.reshape(3, -1))

@@ -5,11 +5,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import make_stripes
 from skorch.callbacks import Callback
 
 from skvqad import VQVAEAnomalyDetector
-
-from conftest import make_stripes
 
 
 class RaiseAt(Callback):

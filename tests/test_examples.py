@@ -212,3 +212,21 @@ def test_digits_one_vs_rest(tmp_path):
     for key in ("ssim", "am", "ssim+am", "knn", "pca", "iforest"):
         assert result["mean"][key] == pytest.approx(np.mean([r[key] for r in result["rows"]]))
         assert all(0 <= r[key] <= 1 for r in result["rows"])
+
+
+def test_pooling_bank_benchmark(tmp_path):
+    out = tmp_path / "pb"
+    run_example("pooling_bank", ["--data", "digits", "--units", "3", "--max-epochs", "1",
+                                 "--bank-size", "50", "--device", "cpu", "--out", str(out)],
+                folder=ROOT / "benchmarks")
+    row = json.loads(out.with_suffix(".json").read_text())["rows"][0]
+    assert row["unit"] == "3" and row["bank"] == 50
+    assert len(row["auroc"]) == 7 * 5 and all(0 <= v <= 1 for v in row["auroc"].values())
+    assert "| ssim+am/bank |" in out.with_suffix(".md").read_text()
+    root = mtd_like_folder(tmp_path / "mtd")
+    run_example("pooling_bank", ["--data", "mtd", "--data-dir", str(root), "--max-epochs", "1",
+                                 "--device", "cpu", "--out", str(out)], folder=ROOT / "benchmarks")
+    row = json.loads(out.with_suffix(".json").read_text())["rows"][0]
+    assert set(row["pixel"]) == {"ssim", "am/squared", "am/relative", "am/bank", "ssim+am/squared",
+                                 "ssim+am/relative", "ssim+am/bank"}
+    assert "pooled pixel AUROC" in out.with_suffix(".md").read_text()

@@ -842,6 +842,50 @@ def _sequence_number(sequence: Path, position: int) -> int:
     return int(match.group(1)) if match else position + 1
 
 
+def _frame_number(path: Path) -> int | None:
+    """The frame number of ``001.tif``, ``frame001.bmp``, ``001_mask.png``...: the last digits."""
+    match = re.search(r"(\d+)\D*$", path.stem)
+    return int(match.group(1)) if match else None
+
+
+def _match_masks(frames: list[Path], gt: Path, sequence: Path) -> list[Path]:
+    """The mask of each frame in the folder ``gt``, matched by frame number.
+
+    Copies in circulation name masks ``NNN.bmp`` or ``frameNNN.bmp`` and
+    re-encode frames and masks in any of ``IMAGE_EXTENSIONS``; only the
+    number counts. Two masks of one number, a frame without a mask and a mask
+    without a frame are errors.
+    """
+    masks_by_number: dict[int, Path] = {}
+    for mask in _image_files(gt):
+        number = _frame_number(mask)
+        if number is None:
+            raise ValueError(f"The mask {mask} has no frame number in its name.")
+        if number in masks_by_number:
+            raise ValueError(
+                f"The masks {masks_by_number[number]} and {mask} both have frame number "
+                f"{number}: keep one."
+            )
+        masks_by_number[number] = mask
+    numbers = [_frame_number(frame) for frame in frames]
+    matched = []
+    for frame, number in zip(frames, numbers, strict=True):
+        if number not in masks_by_number:
+            raise FileNotFoundError(
+                f"The frame {frame} has no mask in {gt} (expected a mask numbered {number}, "
+                f"such as {frame.stem}.bmp or frame{frame.stem}.bmp; {len(frames)} frames, "
+                f"{len(masks_by_number)} masks)."
+            )
+        matched.append(masks_by_number[number])
+    orphans = sorted(set(masks_by_number) - set(numbers))
+    if orphans:
+        raise ValueError(
+            f"The mask {masks_by_number[orphans[0]]} has no frame in {sequence} "
+            f"({len(frames)} frames, {len(masks_by_number)} masks)."
+        )
+    return matched
+
+
 def _ucsd_frames(sequence: Path) -> list[Path]:
     frames = _image_files(sequence)
     if not frames:
@@ -864,7 +908,11 @@ def load_ucsd_ped(
     sequences that have them, pixel masks ``root/UCSDped1/Test/TestNNN_gt/NNN.bmp``
     (``UCSDped2`` for Ped2). ``root`` may also be the
     ``UCSD_Anomaly_Dataset.v1p2`` folder's parent or the ``UCSDpedN``
-    folder itself. Hidden files (``._*``) and non-image files
+    folder itself. Copies in circulation are read too: frames and masks in
+    any of ``IMAGE_EXTENSIONS`` (``.tif`` re-encoded as ``.jpg`` or
+    ``.png``), and masks named ``frameNNN.bmp`` rather than ``NNN.bmp``
+    (some Ped2 copies' ``Test006_gt``, ...): masks are matched to frames by
+    frame number, the last digits of the file name. Hidden files (``._*``) and non-image files
     (``Thumbs.db``) are skipped; ``*_gt`` folders are read as masks only.
 
     A test frame is anomalous, in a sequence with a ``_gt`` folder, iff its
@@ -916,8 +964,9 @@ def load_ucsd_ped(
         The subset folder, its ``Train`` or ``Test`` folder, or a frame's
         mask in a ``_gt`` folder is missing.
     ValueError
-        A test sequence has neither masks nor frame ranges, or a mask has no
-        frame.
+        A test sequence has neither masks nor frame ranges, a mask has no
+        frame, two masks have one frame number, or a mask's size differs
+        from its frame's.
 
     Examples
     --------
@@ -972,18 +1021,7 @@ def load_ucsd_ped(
         frames = _ucsd_frames(sequence)
         gt = test_dir / f"{sequence.name}_gt"
         if gt.is_dir():
-            masks_by_stem = {m.stem: m for m in _image_files(gt)}
-            for frame in frames:
-                if frame.stem not in masks_by_stem:
-                    raise FileNotFoundError(
-                        f"The frame {frame} has no mask in {gt} (expected {frame.stem}.bmp)."
-                    )
-            orphans = sorted(set(masks_by_stem) - {f.stem for f in frames})
-            if orphans:
-                raise ValueError(
-                    f"The mask {masks_by_stem[orphans[0]]} has no frame in {sequence}."
-                )
-            mask_paths.extend(masks_by_stem[f.stem] for f in frames)
+            mask_paths.extend(_match_masks(frames, gt, sequence))
             anomalous.extend([None] * len(frames))  # from the masks, below
         else:
             number = _sequence_number(sequence, position)

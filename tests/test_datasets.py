@@ -478,7 +478,48 @@ def test_load_ucsd_ped_errors(ucsd):
     with pytest.raises(ValueError, match=r"mask .*Test001_gt.005\.bmp has no frame"):
         load_ucsd_ped(ucsd, image_size=4)
     (ped / "Test" / "Test001_gt" / "004.bmp").unlink()
-    with pytest.raises(FileNotFoundError, match=r"Test001.004\.tif has no mask"):
+    with pytest.raises(FileNotFoundError, match=r"Test001.004\.tif has no mask.*numbered 4"):
+        load_ucsd_ped(ucsd, image_size=4)
+
+
+@needs_pil
+@pytest.mark.parametrize("variant", ["frame_prefix", "jpg_frames", "png_frames_and_masks"])
+def test_load_ucsd_ped_reads_the_copies_in_circulation(ucsd, variant):
+    want = load_ucsd_ped(ucsd, image_size=None)
+    seq, gt = ucsd / "UCSDped1" / "Test" / "Test001", ucsd / "UCSDped1" / "Test" / "Test001_gt"
+    for n in range(1, 5):
+        if variant == "frame_prefix":  # Ped2's Test006_gt, ...: frameNNN.bmp
+            (gt / f"{n:03d}.bmp").rename(gt / f"frame{n:03d}.bmp")
+        else:  # frames re-encoded (.jpg is lossy: compare labels and masks only)
+            ext = ".jpg" if variant == "jpg_frames" else ".png"
+            frame = seq / f"{n:03d}.tif"
+            Image.open(frame).save(frame.with_suffix(ext))
+            frame.unlink()
+            if variant == "png_frames_and_masks":
+                mask = gt / f"{n:03d}.bmp"
+                Image.open(mask).save(mask.with_suffix(".png"))
+                mask.unlink()
+    got = load_ucsd_ped(ucsd, image_size=None)
+    np.testing.assert_array_equal(got.anomalous, want.anomalous)
+    np.testing.assert_array_equal(got.masks, want.masks)
+    np.testing.assert_array_equal(got.has_mask, want.has_mask)
+    if variant != "jpg_frames":
+        np.testing.assert_array_equal(got.X_test, want.X_test)
+
+
+@needs_pil
+def test_load_ucsd_ped_still_refuses_real_mismatches(ucsd):
+    gt = ucsd / "UCSDped1" / "Test" / "Test001_gt"
+    (gt / "002.bmp").rename(gt / "frame002.bmp")
+    save(gt / "002.png", gray(0))  # a second mask of frame 2
+    with pytest.raises(ValueError, match="both have frame number 2"):
+        load_ucsd_ped(ucsd, image_size=4)
+    (gt / "002.png").unlink()
+    save(gt / "frame003.bmp", gray(0, size=(H + 1, W)))  # replaces 003.bmp's number: a clash
+    with pytest.raises(ValueError, match="both have frame number 3"):
+        load_ucsd_ped(ucsd, image_size=4)
+    (gt / "003.bmp").unlink()
+    with pytest.raises(ValueError, match=r"frame003\.bmp is .* pixels .*must have the size"):
         load_ucsd_ped(ucsd, image_size=4)
 
 

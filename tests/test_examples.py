@@ -119,19 +119,27 @@ def test_mvtec_ad(tmp_path):
     assert (tmp_path / "out" / "widget_worst.png").exists()
 
 
-def test_ucsd_ped1(tmp_path):
+@pytest.mark.parametrize("subset, folder", [("ped1", "UCSDped1"), ("ped2", "UCSDped2")])
+def test_ucsd_ped(tmp_path, subset, folder):
     rng = np.random.default_rng(2)
-    ped = tmp_path / "UCSDped1"
+    ped = tmp_path / folder
     for i in range(1, 7):
         save(ped / "Train" / "Train001" / f"{i:03d}.tif", image(rng)[0])
     for i in range(1, 7):
         img, mask = image(rng, defect=i > 3)
-        save(ped / "Test" / "Test001" / f"{i:03d}.tif", img)
-        save(ped / "Test" / "Test001_gt" / f"{i:03d}.bmp", mask)
-    run_example("ucsd_ped1", ["--root", str(tmp_path), "--out", str(tmp_path / "out"), *TINY])
+        # Ped2 as copies in circulation have it: .jpg frames, frameNNN.bmp masks.
+        name = f"{i:03d}.tif" if subset == "ped1" else f"{i:03d}.jpg"
+        save(ped / "Test" / "Test001" / name, img)
+        save(ped / "Test" / "Test001_gt" / (f"{i:03d}.bmp" if subset == "ped1" else f"frame{i:03d}.bmp"),
+             mask)
+    run_example("ucsd_ped", ["--root", str(tmp_path), "--subset", subset,
+                             "--out", str(tmp_path / "out"), *TINY])
     result = json.loads((tmp_path / "out" / "ucsd.json").read_text())
     assert 0 <= result["reports"]["ssim+am"]["pixel_auroc"] <= 1
     assert (tmp_path / "out" / "ucsd.png").exists()
+    table = (tmp_path / "out" / "ucsd.md").read_text()
+    assert f"pixel AUROC, {subset}" in table
+    assert ("(paper)" in table) == (subset == "ped1") and "nan" not in table
 
 
 def cifar_like_folder(root, classes=("airplane", "automobile", "bird"), n_train=6, n_test=4):

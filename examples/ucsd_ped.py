@@ -1,5 +1,5 @@
-"""UCSD-Ped1: pixel AUROC of moving-object anomalies (the paper's Table II)
-========================================================================
+"""UCSD Ped1 and Ped2: pixel AUROC of moving-object anomalies (the paper's Table II)
+=================================================================================
 
 The protocol of Section III-C of Gangloff et al. (2022): frames resized to
 128 x 128, a VQ-VAE with 2 downsamplings (32 x 32 latent grid) trained on the
@@ -8,15 +8,23 @@ training sequences, and a grey dilation applied to the SSIM map as well
 The pooled pixel AUROC is computed on the test frames of the sequences that
 come with pixel masks, and printed next to Table II.
 
-Run with the folder that holds ``UCSDped1/``::
+Table II is Ped1's; ``--subset ped2`` runs the same protocol on Ped2, whose
+row has no paper columns. Copies of either in circulation load as they are
+(frames re-encoded as ``.jpg``/``.png``, masks named ``frameNNN.bmp``; see
+:func:`skvqad.datasets.load_ucsd_ped`).
 
-    python examples/ucsd_ped1.py --root path/to/UCSD_Anomaly_Dataset.v1p2 --out results/ucsd
+Run with the folder that holds ``UCSDped1/`` (or ``UCSDped2/``)::
+
+    python examples/ucsd_ped.py --root path/to/UCSD_Anomaly_Dataset.v1p2 --out results/ucsd
+    python examples/ucsd_ped.py --root path/to/UCSD_Anomaly_Dataset.v1p2 --subset ped2 \
+        --out results/ucsd_ped2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -33,7 +41,7 @@ PAPER = {"VAE L2": 0.86, "VEVAE": 0.92, "VQ-VAE SSIM": 0.95, "VQ-VAE SSIM+AM": 0
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="UCSD-Ped1 pixel AUROC (Table II)")
+    parser = argparse.ArgumentParser(description="UCSD Ped1/Ped2 pixel AUROC (Table II)")
     parser.add_argument("--root", required=True)
     parser.add_argument("--subset", default="ped1", choices=["ped1", "ped2"])
     parser.add_argument("--image-size", type=int, default=128)
@@ -69,10 +77,12 @@ def main(argv=None):
 
     env = environment(detector.net_.device)
     device_name, versions = env["device"], env["versions"]
-    table = ["| | VAE L2 (paper) | VEVAE (paper) | VQ-VAE SSIM (paper) | VQ-VAE SSIM+AM (paper) "
-             "| SSIM (ours) | SSIM+AM (ours) | AUPRO SSIM+AM (ours) |", "|---|---|---|---|---|---|---|---|",
-             "| pixel AUROC | " + " | ".join(f"{v:.2f}" for v in PAPER.values()) + " | "
-             f"{reports['ssim']['pixel_auroc']:.3f} | {reports['ssim+am']['pixel_auroc']:.3f} | "
+    paper = PAPER if args.subset == "ped1" else {}  # Table II has no Ped2 row
+    table = ["| | " + "".join(f"{k} (paper) | " for k in paper)
+             + "SSIM (ours) | SSIM+AM (ours) | AUPRO SSIM+AM (ours) |",
+             "|---|" + "---|" * (len(paper) + 3),
+             f"| pixel AUROC, {args.subset} | " + "".join(f"{v:.2f} | " for v in paper.values())
+             + f"{reports['ssim']['pixel_auroc']:.3f} | {reports['ssim+am']['pixel_auroc']:.3f} | "
              f"{reports['ssim+am']['aupro']:.3f} |"]
     footer = (f"Training {fit_seconds:.0f} s on {device_name}; "
               + ", ".join(f"{k} {v}" for k, v in versions.items()))
@@ -85,8 +95,8 @@ def main(argv=None):
                             reconstructions=list(detector.reconstruct(X_test[chosen])),
                             masks=list(masks[chosen]), threshold=threshold)
     fig.savefig(out / "ucsd.png", dpi=80)
-    command = "python examples/ucsd_ped1.py " + " ".join(
-        argv if argv is not None else __import__("sys").argv[1:])
+    command = "python examples/ucsd_ped.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
     (out / "ucsd.json").write_text(json.dumps(
         {"command": command, "reports": reports, "fit_seconds": fit_seconds, "device": device_name,
          "versions": versions, "params": {k: v for k, v in detector.get_params().items()

@@ -113,10 +113,15 @@ def test_mvtec_ad(tmp_path):
         save(cat / "test" / "crack" / f"{i:03d}.png", img)
         save(cat / "ground_truth" / "crack" / f"{i:03d}_mask.png", mask)
     run_example("mvtec_ad", ["--root", str(tmp_path / "mvtec"), "--categories", "widget",
-                             "--out", str(tmp_path / "out"), *TINY, "--n-embeddings", "8"])
+                             "--out", str(tmp_path / "out"), *TINY, "--n-embeddings", "8",
+                             "--embedding-dim", "4", "--n-downsampling", "1", "--random-state", "3"])
     result = json.loads((tmp_path / "out" / "mvtec_ad.json").read_text())
     assert 0 <= result["results"]["widget"]["reports"]["ssim"]["all"]["pixel_auroc"] <= 1
     assert (tmp_path / "out" / "widget_worst.png").exists()
+    params = result["params"]
+    assert (params["embedding_dim"], params["n_downsampling"], params["random_state"]) == (4, 1, 3)
+    table = (tmp_path / "out" / "mvtec_ad.md").read_text()
+    assert "| widget | - | - |" in table and "nan" not in table  # not a Table I category
 
 
 @pytest.mark.parametrize("subset, folder", [("ped1", "UCSDped1"), ("ped2", "UCSDped2")])

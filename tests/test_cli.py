@@ -1,0 +1,98 @@
+"""The skvqad command line on a tiny folder of images."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import make_stripes
+
+from skvqad import VQVAEAnomalyDetector
+from skvqad.cli import main
+
+PIL = pytest.importorskip("PIL.Image")
+pytest.importorskip("matplotlib")
+
+TINY = ["--set", "n_embeddings=8", "--set", "embedding_dim=4", "--set", "hidden_channels=8",
+        "--set", "n_residual_layers=1", "--set", "max_epochs=2", "--set", "batch_size=16",
+        "--set", "random_state=0", "--set", "device='cpu'", "--set", "verbose=0"]
+
+
+def folder(path, images):
+    path.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images):
+        PIL.fromarray((img * 255).round().astype(np.uint8)).save(path / f"{i:03d}.png")
+    return path
+
+
+@pytest.fixture
+def model(tmp_path):
+    train = folder(tmp_path / "train", make_stripes(24, size=20))
+    path = tmp_path / "model.skvqad"
+    assert main(["fit", str(train), "-o", str(path), "--image-size", "16", *TINY]) == 0
+    return path
+
+
+def test_fit_trains_on_the_folder_with_the_parameters_set(model):
+    det = VQVAEAnomalyDetector.load(model)
+    assert det.image_shape_ == (16, 16, 1) and det.n_embeddings == 8 and len(det.history_) == 2
+
+
+def test_score_writes_one_row_per_image_and_the_maps(model, tmp_path, capsys):
+    images = make_stripes(5, size=16, seed=3)
+    images[-1, 4:10, 4:10] = 1.0
+    test = folder(tmp_path / "test", images)
+    out, maps = tmp_path / "scores.csv", tmp_path / "maps"
+    assert main(["score", str(model), str(test), "-o", str(out), "--maps", str(maps),
+                 "--batch-size", "2", "-q"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["path"] for r in rows] == [str(test / f"{i:03d}.png") for i in range(5)]
+    det = VQVAEAnomalyDetector.load(model)
+    X = np.stack([np.asarray(PIL.open(test / f"{i:03d}.png")) for i in range(5)])
+    np.testing.assert_allclose([float(r["score"]) for r in rows], det.score_samples(X), rtol=1e-5)
+    assert [int(r["label"]) for r in rows] == det.predict(X).tolist()
+    assert sorted(p.name for p in maps.iterdir()) == [f"{i:03d}.png" for i in range(5)]
+    assert np.asarray(PIL.open(maps / "004.png")).shape == (16, 16, 3)
+    # Without -o the CSV goes to standard output.
+    assert main(["score", str(model), str(test), "-q"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "path,score,label"
+
+
+def test_info_describes_the_model(model, capsys):
+    assert main(["info", str(model)]) == 0
+    text = capsys.readouterr().out
+    assert "16x16 pixels, 1 channel(s)" in text and "2 epochs" in text
+    assert "n_embeddings = 8" in text
+
+
+def test_python_dash_m_runs_the_same_command(model):
+    result = subprocess.run([sys.executable, "-m", "skvqad", "info", str(model)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "16x16 pixels" in result.stdout
+
+
+def test_errors_exit_2_with_one_clear_line(model, tmp_path, capsys):
+    def fails(argv, match):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert match in err and "Traceback" not in err, err
+
+    fails(["fit", str(tmp_path / "nowhere"), "-o", str(tmp_path / "m")], "is not a folder")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    fails(["fit", str(empty), "-o", str(tmp_path / "m")], "holds no image files")
+    train = folder(tmp_path / "train2", make_stripes(4, size=16))
+    fails(["fit", str(train), "-o", str(tmp_path / "m"), "--set", "max_epochs"], "PARAM=VALUE")
+    fails(["fit", str(train), "-o", str(tmp_path / "m"), "--set", "epochs=3"], "epochs")
+    fails(["fit", str(train), "-o", str(tmp_path / "m"), "--set", "max_epochs=0"],
+          "'max_epochs' parameter")
+    assert not (tmp_path / "m").exists()
+    (train / "broken.png").write_bytes(b"not a png")
+    fails(["score", str(model), str(train), "-q"], "broken.png")
+    big = folder(tmp_path / "big", make_stripes(2, size=20))
+    fails(["score", str(model), str(big), "-q"], "is 20x20 pixels, the model takes 16x16")
+    assert main(["score", str(model), str(big), "-q", "--resize"]) == 0
+    capsys.readouterr()
+    fails(["info", str(tmp_path / "nowhere.skvqad")], "nowhere.skvqad")
+    fails(["info", str(big / "000.png")], "not a readable skvqad model file")

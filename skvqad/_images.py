@@ -18,6 +18,7 @@ __all__ = [
     "to_unit_images",
     "count_clipped",
     "warn_clipped",
+    "UnitImages",
 ]
 
 
@@ -253,3 +254,50 @@ def to_unit_images(
                 warn_clipped(outside, images.size, stacklevel=5)
             np.clip(images, 0.0, 1.0, out=images)
     return images
+
+
+class UnitImages:
+    """Validated images, converted to float32 ``(n, C, H, W)`` in [0, 1] one batch at a time.
+
+    ``fit`` trains from this rather than from a converted copy of ``X``, so
+    that a ``numpy.memmap`` of any size is read batch by batch and never
+    held as floats (4 times the size of 8-bit images) in memory. Indexing
+    returns the converted images of the selected rows (a new array), as
+    :func:`to_unit_images` converts them, without warnings (``fit`` counts
+    clipped values with :meth:`count_clipped` and warns once).
+
+    Parameters
+    ----------
+    X : ndarray
+        Images validated by :func:`check_images` (kept as is, not copied).
+    shape : tuple of int
+        ``(H, W, C)`` of one image.
+    feature_range : tuple of ndarray or None, default=None
+        Per-feature ``(low, high)`` for tabular rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad._images import UnitImages
+    >>> images = UnitImages(np.full((5, 2, 2), 255, np.uint8), (2, 2, 1))
+    >>> len(images), images[[0, 3]].shape, float(images[1:2].max())
+    (5, (2, 1, 2, 2), 1.0)
+    """
+
+    def __init__(self, X: np.ndarray, shape: tuple, feature_range=None):
+        self.X = X
+        self.shape = tuple(shape)
+        self.feature_range = feature_range
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, index) -> np.ndarray:
+        return to_unit_images(self.X[index], self.shape, self.feature_range, warn=False)
+
+    def count_clipped(self, chunk: int = 4096) -> int:
+        """:func:`count_clipped` over all images, ``chunk`` images at a time."""
+        return sum(
+            count_clipped(self.X[start : start + chunk], self.feature_range)
+            for start in range(0, len(self.X), chunk)
+        )

@@ -50,6 +50,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "fetch_cifar10",
     "get_data_home",
+    "image_folder_to_npy",
     "load_folder_with_masks",
     "load_image_folder",
     "load_mvtec_ad",
@@ -545,6 +546,77 @@ def fetch_cifar10(data_home: str | os.PathLike | None = None, download: bool = T
 
 
 # ------------------------------------------------------------ image folder
+def image_folder_to_npy(
+    folder: str | os.PathLike,
+    path: str | os.PathLike,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    color_mode: str | None = None,
+    chunk: int = 1024,
+) -> np.ndarray:
+    """Decode a folder of images once into a uint8 ``.npy`` file, read back as a memmap.
+
+    For folders that do not fit in memory: the files (those directly in
+    ``folder``, in name order) are decoded ``chunk`` at a time and written
+    into the ``.npy`` file, so memory holds one chunk; the result opens with
+    ``np.load(path, mmap_mode="r")`` and ``fit`` and ``score_samples`` read
+    such a memmap batch by batch.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The folder of images.
+    path : str or path-like
+        The ``.npy`` file to write.
+    image_size : int, (height, width) or None, default=None
+        Resize every image (bilinear); None requires all to have one size.
+    color_mode : {"grayscale", "rgb"} or None, default=None
+        Convert every image; None requires all to be grayscale or all RGB.
+    chunk : int, default=1024
+        Images decoded at a time.
+
+    Returns
+    -------
+    numpy.memmap of shape (n, H, W) or (n, H, W, 3), uint8
+        The images, read-only, from ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skvqad.datasets import image_folder_to_npy
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for i in range(5):
+    ...         Image.new("L", (6, 4), color=10 * i).save(Path(tmp, f"{i}.png"))
+    ...     images = image_folder_to_npy(tmp, Path(tmp) / "images.npy", chunk=2)
+    ...     print(type(images).__name__, images.shape, images[:, 0, 0].tolist())
+    memmap (5, 4, 6) [0, 10, 20, 30, 40]
+    """
+    size = _check_image_size(image_size)
+    _check_color_mode(color_mode)
+    paths = _image_files(_require_dir(Path(folder), "The image folder"))
+    if not paths:
+        raise ValueError(f"The folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
+    out = None
+    for start in range(0, len(paths), chunk):
+        images, _ = _load_images(paths[start : start + chunk], size, color_mode)
+        if out is None:
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8,
+                                            shape=(len(paths),) + images.shape[1:])
+        elif images.shape[1:] != out.shape[1:]:
+            raise ValueError(
+                f"{paths[start]} and the images after it decode to {images.shape[1:]}, the "
+                f"first ones to {out.shape[1:]}: pass image_size and color_mode to make "
+                "them alike."
+            )
+        out[start : start + len(images)] = images
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r")
+
+
 def load_image_folder(
     root: str | os.PathLike,
     *,

@@ -30,6 +30,7 @@ from skorch.callbacks import ProgressBar
 
 from ._images import (
     DataRangeWarning,
+    UnitImages,
     check_images,
     count_clipped,
     to_unit_images,
@@ -113,9 +114,9 @@ def _build_net(net_params: dict, verbose: int = 0) -> VQVAENet:
 
 
 def _train_net(
-    images: np.ndarray, net_params: dict, seed: int, versions: tuple, verbose: int = 0
+    images: UnitImages, net_params: dict, seed: int, versions: tuple, verbose: int = 0
 ) -> VQVAENet:
-    """Build a :class:`VQVAENet` and train it on ``images`` (n, C, H, W).
+    """Build a :class:`VQVAENet` and train it on ``images`` (converted batch by batch).
 
     A pure function of its arguments, so that ``memory`` can cache its
     result: everything that changes the trained weights is an argument
@@ -137,18 +138,24 @@ def _train_net(
     return net
 
 
-def _resident(images: np.ndarray, device: str):
-    """The training images as a tensor on ``device`` if they fit, else as they are.
+def _resident(images: UnitImages, device: str):
+    """The training images as a float tensor on a GPU if they fit, else as they are.
 
-    Training data lives on the GPU when it takes under a quarter of the free
-    memory, so that epochs run without host-to-device copies; otherwise each
-    batch is copied when used. On the CPU the tensor shares ``images``' memory.
+    On CUDA, training data lives on the GPU when its float32 copy takes under
+    a quarter of the free memory, so that epochs run without host-to-device
+    copies; it is converted and sent in chunks, so the host never holds it
+    all as floats. Otherwise (and on the CPU) :class:`~skvqad.net.ImageBatches`
+    converts each batch when it is used.
     """
     if device.startswith("cuda"):
         free, _ = torch.cuda.mem_get_info(torch.device(device))
-        if images.nbytes > free // 4:
-            return images
-    return torch.from_numpy(images).to(device)
+        height, width, channels = images.shape
+        if 4 * len(images) * channels * height * width <= free // 4:
+            out = torch.empty((len(images), channels, height, width), device=device)
+            for start in range(0, len(images), 4096):
+                out[start : start + 4096] = torch.from_numpy(images[start : start + 4096]).to(device)
+            return out
+    return images
 
 
 class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -523,7 +530,11 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.feature_range_ = (
             (X.min(axis=0), X.max(axis=0)) if X.ndim == 2 and self.image_shape is None else None
         )
-        images = to_unit_images(X, shape, self.feature_range_)
+        # Converted batch by batch while training: a memmap is never copied as floats.
+        images = UnitImages(X, shape, self.feature_range_)
+        outside = images.count_clipped()
+        if outside:
+            warn_clipped(outside, X.size, stacklevel=4)
         device = _resolve_device(self.device)
         height, width, channels = shape
         n_downsampling = (

@@ -364,10 +364,11 @@ class ImageBatches:
 
     skorch's default :class:`torch.utils.data.DataLoader` indexes and
     collates one image at a time; this iterator slices each batch at once
-    from ``dataset.X`` (an ``(n, C, H, W)`` NumPy array or tensor) and moves
-    it to ``device``, so a tensor that already lives on the net's device is
-    never copied back and forth. Used as ``iterator_train`` and
-    ``iterator_valid`` of :class:`VQVAENet`.
+    from ``dataset.X`` (an ``(n, C, H, W)`` NumPy array or tensor, or the
+    detector's ``UnitImages``, which converts each batch from the user's
+    images when it is sliced) and moves it to ``device``, so a tensor that
+    already lives on the net's device is never copied back and forth. Used as
+    ``iterator_train`` and ``iterator_valid`` of :class:`VQVAENet`.
 
     Parameters
     ----------
@@ -403,11 +404,19 @@ class ImageBatches:
         return -(-len(self.X) // self.batch_size)
 
     def __iter__(self):
-        X = self.X if torch.is_tensor(self.X) else torch.from_numpy(np.asarray(self.X))
-        order = torch.randperm(len(X), device=X.device) if self.shuffle else None
+        X = self.X
+        if not torch.is_tensor(X) and not hasattr(X, "count_clipped"):  # not UnitImages
+            X = torch.from_numpy(np.asarray(X))
+        on = X.device if torch.is_tensor(X) else "cpu"
+        order = torch.randperm(len(X), device=on) if self.shuffle else None
         for start in range(0, len(X), self.batch_size):
             stop = start + self.batch_size
-            batch = X[order[start:stop]] if order is not None else X[start:stop]
+            if order is None:
+                batch = X[start:stop]
+            else:  # a tensor takes the index as is; UnitImages, a NumPy one
+                batch = X[order[start:stop] if torch.is_tensor(X) else order[start:stop].numpy()]
+            if not torch.is_tensor(batch):
+                batch = torch.from_numpy(batch)
             yield batch.to(self.device, non_blocking=True), None
 
 

@@ -8,7 +8,10 @@ image (blowhole, break, crack, fray, uneven) for testing. Images are resized
 to ``--image-size`` (128 px by default).
 
 Prints, overall and per defect type, the pooled pixel AUROC, AUPRO, the
-per-image mean pixel AUROC and the image AUROC of VQ-VAE SSIM and SSIM+AM;
+per-image mean pixel AUROC and the image AUROC of VQ-VAE SSIM and SSIM+AM
+(images scored with ``--score-pooling``: the mean of the map, as in the
+paper, its maximum or a quantile; ``benchmarks/results/pooling_bank_mtd_cpu.md``
+compares them);
 saves the results as JSON and figures of the best and worst defect images
 (paper Fig. 2 layout: image, anomaly map over the reconstruction,
 segmentation at a threshold chosen on held-out normal images).
@@ -59,6 +62,19 @@ def n_downsampling(value):
     return n
 
 
+def pooling(value):
+    """``"mean"``, ``"max"`` or a float in (0, 1), for ``--score-pooling``."""
+    if value in ("mean", "max"):
+        return value
+    try:
+        q = float(value)
+    except ValueError:
+        q = -1.0
+    if not 0 < q < 1:
+        raise argparse.ArgumentTypeError(f'"mean", "max" or a number in (0, 1), got {value!r}')
+    return q
+
+
 def split(data, seed=0, train_fraction=0.8):
     """Indices of the training images (normal only) and of the test images."""
     normal = np.flatnonzero(~data.anomalous)
@@ -82,6 +98,8 @@ def main(argv=None):
     parser.add_argument("--ssim-dilation-radius", type=int, default=0)
     parser.add_argument("--ssim-window", type=int, default=11)
     parser.add_argument("--ssim-sigma", type=float, default=1.5)
+    parser.add_argument("--score-pooling", type=pooling, default="mean",
+                        help='image score: "mean" (the paper), "max" or a quantile in (0, 1)')
     parser.add_argument("--codebook-restart", action=argparse.BooleanOptionalAction, default=True,
                         help="re-draw unused codes (the default); --no-codebook-restart trains "
                         "as the paper does")
@@ -106,7 +124,8 @@ def main(argv=None):
         n_downsampling=args.n_downsampling,
         dilation_radius=args.dilation_radius, ssim_dilation_radius=args.ssim_dilation_radius,
         ssim_window=args.ssim_window,
-        ssim_sigma=args.ssim_sigma, codebook_restart=args.codebook_restart,
+        ssim_sigma=args.ssim_sigma, score_pooling=args.score_pooling,
+        codebook_restart=args.codebook_restart,
         max_epochs=args.max_epochs, batch_size=32, device=args.device, random_state=0,
     )
     start = time.perf_counter()
@@ -118,7 +137,9 @@ def main(argv=None):
         start = time.perf_counter()
         maps[score_map] = detector.set_params(score_map=score_map).anomaly_map(X_test)
         seconds = time.perf_counter() - start
-        reports[score_map] = pixel_report(masks, maps[score_map], groups=groups)
+        # Image AUROC from the detector's own scores, pooled by --score-pooling.
+        reports[score_map] = pixel_report(masks, maps[score_map], groups=groups,
+                                          scores=-detector.score_samples(X_test))
         reports[score_map]["maps_per_second"] = len(X_test) / seconds
 
     metrics = {"pixel_auroc": "pixel AUROC", "aupro": "AUPRO",

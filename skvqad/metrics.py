@@ -519,7 +519,9 @@ def aupro(masks, maps, fpr_limit: float = 0.3) -> float:
     return float(area / (n_regions * n_neg) / fpr_limit)
 
 
-def pixel_report(masks, maps, *, groups=None, normal_group: str = "good", fpr_limit: float = 0.3) -> dict:
+def pixel_report(
+    masks, maps, *, groups=None, normal_group: str = "good", fpr_limit: float = 0.3, scores=None
+) -> dict:
     """All the pixel and image metrics of a test set, overall and per defect type.
 
     Parameters
@@ -538,15 +540,19 @@ def pixel_report(masks, maps, *, groups=None, normal_group: str = "good", fpr_li
         The group name of the normal images.
     fpr_limit : float, default=0.3
         Integration limit of :func:`aupro`.
+    scores : array-like of shape (n,) or None, default=None
+        Image anomaly scores (higher = more anomalous) for ``image_auroc``,
+        e.g. ``-detector.score_samples(X)`` with a ``score_pooling``; None
+        scores each image by the mean of its map.
 
     Returns
     -------
     dict
         ``{"all": {...}, "<defect type>": {...}, ...}``; each entry holds
         ``n_images``, ``pixel_auroc`` (pooled), ``per_image_pixel_auroc``,
-        ``aupro`` and ``image_auroc`` (images scored by the mean of their
-        map, an image being anomalous when its mask has a defective pixel,
-        or when it is not in ``normal_group``). A metric that is undefined
+        ``aupro`` and ``image_auroc`` (images scored by ``scores``, an image
+        being anomalous when its mask has a defective pixel, or when it is
+        not in ``normal_group``). A metric that is undefined
         for an entry (e.g. no defective pixel) is None.
 
     Examples
@@ -576,7 +582,12 @@ def pixel_report(masks, maps, *, groups=None, normal_group: str = "good", fpr_li
     if groups.shape != (n,):
         raise ValueError(f"groups has shape {groups.shape} but there are {n} maps.")
     anomalous |= groups != normal_group
-    scores = maps.reshape(n, -1).mean(axis=1)
+    if scores is None:
+        scores = maps.reshape(n, -1).mean(axis=1)
+    else:
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.shape != (n,):
+            raise ValueError(f"scores has shape {scores.shape} but there are {n} maps.")
 
     def entry(select: np.ndarray | None) -> dict:
         # The whole set is passed as it is; a group's subset is copied once.

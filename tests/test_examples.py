@@ -53,10 +53,11 @@ def test_magnetic_tile(tmp_path):
     root = mtd_like_folder(tmp_path / "mtd")
     run_example("magnetic_tile", ["--root", str(root), "--out", str(tmp_path / "out"), *TINY,
                                   "--n-embeddings", "8", "--n-downsampling", "1",
-                                  "--ssim-dilation-radius", "2"])
+                                  "--ssim-dilation-radius", "2", "--score-pooling", "0.99"])
     result = json.loads((tmp_path / "out" / "mtd.json").read_text())
     assert result["n_train"] == 8 and result["n_test"] == 12
     assert result["n_downsampling"] == 1 and result["params"]["ssim_dilation_radius"] == 2
+    assert result["params"]["score_pooling"] == 0.99
     reports = result["reports"]
     assert result["figure_map"] == max(reports, key=lambda k: reports[k]["all"]["pixel_auroc"])
     table = (tmp_path / "out" / "mtd.md").read_text()

@@ -338,3 +338,16 @@ def test_pixel_report_overall_and_per_group():
     assert set(plain) == {"all"}
     assert plain["all"]["image_auroc"] == pytest.approx(
         roc_auc_score(masks.any(axis=(1, 2)), maps.mean(axis=(1, 2))))
+
+
+def test_pixel_report_takes_the_image_scores_given():
+    rng = np.random.default_rng(0)
+    masks = np.zeros((6, 4, 4), bool)
+    masks[3:, 1, 1] = True
+    maps = rng.random((6, 4, 4))
+    scores = np.array([0.0, 0.1, 0.2, 0.9, 0.8, 0.7])  # separates perfectly
+    assert metrics.pixel_report(masks, maps, scores=scores)["all"]["image_auroc"] == 1.0
+    want = roc_auc_score(masks.reshape(6, -1).any(1), maps.reshape(6, -1).mean(1))
+    assert metrics.pixel_report(masks, maps)["all"]["image_auroc"] == pytest.approx(want)
+    with pytest.raises(ValueError, match="scores has shape"):
+        metrics.pixel_report(masks, maps, scores=scores[:5])

@@ -159,8 +159,10 @@ def _info(args) -> None:
         detector = VQVAEAnomalyDetector.load(args.model)
     except (OSError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
+    from .persistence import _read_payload
     from .utils import environment
 
+    saved_by = _read_payload(args.model).get("skvqad_version")  # read (and verified) again
     history = detector.history_
     height, width, channels = detector.image_shape_
     lines = [f"model: {args.model}",
@@ -172,6 +174,7 @@ def _info(args) -> None:
              "parameters:"]
     lines += [f"  {k} = {v!r}" for k, v in sorted(detector.get_params().items())]
     env = environment(detector.net_.device)
+    lines.append(f"saved by: skvqad {saved_by}")
     lines.append("running with: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()))
     print("\n".join(lines))
 

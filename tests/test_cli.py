@@ -64,6 +64,7 @@ def test_info_describes_the_model(model, capsys):
     text = capsys.readouterr().out
     assert "16x16 pixels, 1 channel(s)" in text and "2 epochs" in text
     assert "n_embeddings = 8" in text
+    assert "saved by: skvqad 0." in text and "running with: skvqad" in text
 
 
 def test_python_dash_m_runs_the_same_command(model):

@@ -331,7 +331,9 @@ def test_scores_do_not_depend_on_batching(stripes, tiny_params):
     det.set_params(batch_size=7)
     batch_sizes = []
     det.net_.module_.register_forward_hook(lambda m, i, o: batch_sizes.append(len(i[0])))
-    np.testing.assert_allclose(det.score_samples(stripes), ref, rtol=1e-6)
+    # float32 convolutions pick kernels by batch size and thread count: the last bits
+    # differ (1.6e-6 relative seen with one thread), nothing more.
+    np.testing.assert_allclose(det.score_samples(stripes), ref, rtol=1e-5)
     assert batch_sizes == [7] * 9 + [1]
 
 

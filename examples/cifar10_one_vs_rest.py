@@ -202,8 +202,14 @@ def main(argv=None):
         path = rows_dir / f"{name}.json" if rows_dir else None
         if path is not None and path.exists():
             row = json.loads(path.read_text())
-            if row["params"] != params or row["label"] != label:
-                parser.error(f"{path} was run with other settings; use another --rows-dir")
+            # A parameter the row does not name (added to the detector since) must be at
+            # its default: the row was run with what that default does.
+            defaults = VQVAEAnomalyDetector().get_params()
+            differ = sorted(k for k in set(row["params"]) | set(params)
+                            if row["params"].get(k, defaults.get(k)) != params.get(k))
+            if differ or row["label"] != label:
+                parser.error(f"{path} was run with other settings ({differ or 'label'}); "
+                             "use another --rows-dir")
             rows.append(row)
             print(f"{name}: done before, in {path}", flush=True)
             continue

@@ -19,6 +19,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, PassthroughScoring
 from skorch.utils import to_tensor
 
+from ._images import UnitImages
 from .model import VQVAELoss
 
 __all__ = [
@@ -405,7 +406,7 @@ class ImageBatches:
 
     def __iter__(self):
         X = self.X
-        if not torch.is_tensor(X) and not hasattr(X, "count_clipped"):  # not UnitImages
+        if not torch.is_tensor(X) and not isinstance(X, UnitImages):
             X = torch.from_numpy(np.asarray(X))
         on = X.device if torch.is_tensor(X) else "cpu"
         order = torch.randperm(len(X), device=on) if self.shuffle else None

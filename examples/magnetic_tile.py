@@ -43,7 +43,8 @@ import numpy as np
 from skvqad import VQVAEAnomalyDetector
 from skvqad.datasets import load_folder_with_masks
 from skvqad.metrics import pixel_auroc, pixel_report
-from skvqad.plotting import plot_anomaly_maps, threshold_from_normal
+from skvqad.plotting import plot_anomaly_maps
+from skvqad.thresholds import threshold_from_normal
 from skvqad.utils import environment
 
 DEFECTS = ("MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven")

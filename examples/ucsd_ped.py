@@ -33,7 +33,8 @@ import numpy as np
 from skvqad import VQVAEAnomalyDetector
 from skvqad.datasets import load_ucsd_ped
 from skvqad.metrics import pixel_report
-from skvqad.plotting import plot_anomaly_maps, threshold_from_normal
+from skvqad.plotting import plot_anomaly_maps
+from skvqad.thresholds import threshold_from_normal
 from skvqad.utils import environment
 
 #: Table II: VAE L2, VEVAE, VQ-VAE SSIM, VQ-VAE SSIM+AM (pixel AUROC).

@@ -47,6 +47,7 @@ from .maps import (
 )
 from .model import VQVAE, VQVAELoss, reconstruction
 from .net import CodebookRestart, VQVAENet
+from .thresholds import offset_from_scores
 
 __all__ = ["VQVAEAnomalyDetector", "SCORING_PARAMS"]
 
@@ -597,8 +598,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def _offset(self, X: np.ndarray, contamination) -> float:
         """The ``contamination`` percentile of the scores of validated images ``X``."""
         (scores,) = self._score_images(X, [self._scoring_params()])
-        contamination = 0.01 if contamination == "auto" else contamination
-        return float(np.percentile(scores, 100.0 * contamination))
+        return offset_from_scores(scores, contamination)
 
     def refit_threshold(self, X, contamination=None):
         """Recompute ``offset_``, the threshold of ``predict``, without retraining.

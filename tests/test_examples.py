@@ -113,16 +113,40 @@ def test_mvtec_ad(tmp_path):
         img, mask = image(rng, defect=True)
         save(cat / "test" / "crack" / f"{i:03d}.png", img)
         save(cat / "ground_truth" / "crack" / f"{i:03d}_mask.png", mask)
-    run_example("mvtec_ad", ["--root", str(tmp_path / "mvtec"), "--categories", "widget",
-                             "--out", str(tmp_path / "out"), *TINY, "--n-embeddings", "8",
-                             "--embedding-dim", "4", "--n-downsampling", "1", "--random-state", "3"])
+    argv = ["--root", str(tmp_path / "mvtec"), "--categories", "widget",
+            "--out", str(tmp_path / "out"), *TINY, "--n-embeddings", "8", "--embedding-dim", "4",
+            "--n-downsampling", "1", "--random-state", "3", "--model-dir", str(tmp_path / "models")]
+    run_example("mvtec_ad", argv)
     result = json.loads((tmp_path / "out" / "mvtec_ad.json").read_text())
-    assert 0 <= result["results"]["widget"]["reports"]["ssim"]["all"]["pixel_auroc"] <= 1
+    reports = result["results"]["widget"]["reports"]
+    module = importlib.util.module_from_spec(
+        importlib.util.spec_from_file_location("m", EXAMPLES / "mvtec_ad.py"))
+    module.__spec__.loader.exec_module(module)
+    assert sorted(reports) == sorted(module.SETTINGS)
+    for report in reports.values():
+        assert 0 <= report["all"]["pixel_auroc"] <= 1
+        assert sorted(report["all"]["image_auroc_pooled"]) == ["max", "q99"]
     assert (tmp_path / "out" / "widget_worst.png").exists()
+    assert (tmp_path / "models" / "widget.skvqad").exists()
     params = result["params"]
     assert (params["embedding_dim"], params["n_downsampling"], params["random_state"]) == (4, 1, 3)
     table = (tmp_path / "out" / "mvtec_ad.md").read_text()
     assert "| widget | - | - |" in table and "nan" not in table  # not a Table I category
+
+    # Resumable: a category with a row file is not run again, and the tables are rebuilt.
+    row = tmp_path / "out" / "rows" / "widget.json"
+    marked = json.loads(row.read_text())
+    marked["reports"]["SSIM"]["all"]["pixel_auroc"] = 0.123456
+    row.write_text(json.dumps(marked))
+    run_example("mvtec_ad", argv)
+    assert "| widget | - | - | 0.123 |" in (tmp_path / "out" / "mvtec_ad.md").read_text()
+    # A kept model is reused: scoring again without the row gives the same figures.
+    row.unlink()
+    run_example("mvtec_ad", argv)
+    again = json.loads((tmp_path / "out" / "mvtec_ad.json").read_text())["results"]["widget"]
+    for key in ("pixel_auroc", "aupro", "image_auroc"):
+        assert again["reports"]["SSIM+AM"]["all"][key] == pytest.approx(
+            reports["SSIM+AM"]["all"][key])
 
 
 @pytest.mark.parametrize("subset, folder", [("ped1", "UCSDped1"), ("ped2", "UCSDped2")])

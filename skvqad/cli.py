@@ -159,7 +159,7 @@ def _info(args) -> None:
         detector = VQVAEAnomalyDetector.load(args.model)
     except (OSError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
-    from .persistence import _read_payload
+    from ._model_file import _read_payload
     from .utils import environment
 
     saved_by = _read_payload(args.model).get("skvqad_version")  # read (and verified) again

@@ -26,7 +26,6 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 from sklearn.utils.validation import check_is_fitted, check_memory
-from skorch.callbacks import ProgressBar
 
 from ._images import (
     DataRangeWarning,
@@ -36,6 +35,7 @@ from ._images import (
     to_unit_images,
     warn_clipped,
 )
+from ._model_file import read_detector, write_detector
 from ._version import __version__
 from .maps import (
     ALIGNMENTS,
@@ -45,8 +45,8 @@ from .maps import (
     anomaly_maps,
     bank_alignment_map,
 )
-from .model import VQVAE, VQVAELoss, reconstruction
-from .net import CodebookRestart, VQVAENet
+from .model import reconstruction
+from .net import CodebookRestart, build_net, resolve_device, train_net
 from .thresholds import offset_from_scores
 
 __all__ = ["VQVAEAnomalyDetector", "SCORING_PARAMS"]
@@ -79,84 +79,6 @@ def _pool(maps: torch.Tensor, pooling) -> torch.Tensor:
     if flat.numel() <= 2**24:  # torch.quantile's input limit
         return torch.quantile(flat, pooling, dim=1)
     return torch.stack([torch.quantile(row, pooling) for row in flat])
-
-
-def _resolve_device(device) -> str:
-    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; check CUDA requests."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a valid torch device.") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available on this machine "
-            "(torch.cuda.is_available() is False). Use device='auto' or 'cpu'."
-        )
-    return str(resolved)
-
-
-def _build_net(net_params: dict, verbose: int = 0) -> VQVAENet:
-    """An uninitialised :class:`VQVAENet` for ``net_params`` (see ``_net_params``)."""
-    net_params = dict(net_params)
-    callbacks = list(net_params.pop("callbacks"))
-    if verbose:
-        callbacks.append(("progress_bar", ProgressBar()))
-    return VQVAENet(
-        VQVAE,
-        criterion=VQVAELoss,
-        iterator_train__shuffle=True,
-        train_split=None,
-        callbacks=callbacks,
-        verbose=verbose,
-        **net_params,
-    )
-
-
-def _train_net(
-    images: UnitImages, net_params: dict, seed: int, versions: tuple, verbose: int = 0
-) -> VQVAENet:
-    """Build a :class:`VQVAENet` and train it on ``images`` (converted batch by batch).
-
-    A pure function of its arguments, so that ``memory`` can cache its
-    result: everything that changes the trained weights is an argument
-    (``versions``, of skvqad, torch and skorch, stands for the code), and
-    nothing that only changes the scoring is.
-    """
-    net = _build_net(net_params, verbose)
-    device = net_params["device"]
-    cuda_devices = []
-    if device.startswith("cuda"):
-        index = torch.device(device).index
-        cuda_devices = [torch.cuda.current_device() if index is None else index]
-    elif torch.cuda.is_initialized():
-        cuda_devices = list(range(torch.cuda.device_count()))  # manual_seed reseeds them all
-    # Seed torch for this fit only: the caller's global RNG state is restored.
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
-        net.fit(_resident(images, device))
-    return net
-
-
-def _resident(images: UnitImages, device: str):
-    """The training images as a float tensor on a GPU if they fit, else as they are.
-
-    On CUDA, training data lives on the GPU when its float32 copy takes under
-    a quarter of the free memory, so that epochs run without host-to-device
-    copies; it is converted and sent in chunks, so the host never holds it
-    all as floats. Otherwise (and on the CPU) :class:`~skvqad.net.ImageBatches`
-    converts each batch when it is used.
-    """
-    if device.startswith("cuda"):
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        height, width, channels = images.shape
-        if 4 * len(images) * channels * height * width <= free // 4:
-            out = torch.empty((len(images), channels, height, width), device=device)
-            for start in range(0, len(images), 4096):
-                out[start : start + 4096] = torch.from_numpy(images[start : start + 4096]).to(device)
-            return out
-    return images
 
 
 class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -536,7 +458,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         outside = images.count_clipped()
         if outside:
             warn_clipped(outside, X.size, stacklevel=4)
-        device = _resolve_device(self.device)
+        device = resolve_device(self.device)
         height, width, channels = shape
         n_downsampling = (
             (2 if min(height, width) < 128 else 3)
@@ -545,24 +467,16 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         )
         net_params = self._net_params(channels, n_downsampling, device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        train = _train_net
-        if self.memory is not None:
-            if not isinstance(self.random_state, (Integral, np.random.RandomState)):
-                warnings.warn(
-                    "memory caches trained networks by their seed: with random_state=None "
-                    "every fit draws a new seed and the cache is never reused. Set an int "
-                    "random_state.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            memory = self.memory
-            memory = check_memory(os.fspath(memory) if isinstance(memory, os.PathLike) else memory)
-            train = memory.cache(_train_net, ignore=["verbose"])
         # With mixed_precision="auto", whether bf16 trains depends on the machine:
         # the resolved choice is part of the cache key, beside the code versions.
-        bf16 = _build_net(net_params).bf16_enabled
+        bf16 = build_net(net_params).bf16_enabled
         versions = (__version__, torch.__version__, skorch.__version__, f"bf16={bf16}")
-        net = train(images, net_params, seed, versions, verbose=int(self.verbose))
+        train_args = (images, net_params, seed, versions)
+        if self.memory is None:
+            net = train_net(*train_args, verbose=int(self.verbose))
+        else:  # the same call, its result cached on disk by joblib
+            memory = self._check_memory()
+            net = memory.cache(train_net, ignore=["verbose"])(*train_args, verbose=int(self.verbose))
 
         self.net_ = net
         self.history_ = net.history
@@ -668,6 +582,19 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             device=device,
             bf16=self.mixed_precision,
         )
+
+    def _check_memory(self):
+        """``memory`` as a :class:`joblib.Memory`; warns when it cannot be reused."""
+        if not isinstance(self.random_state, (Integral, np.random.RandomState)):
+            warnings.warn(
+                "memory caches trained networks by their seed: with random_state=None "
+                "every fit draws a new seed and the cache is never reused. Set an int "
+                "random_state.",
+                UserWarning,
+                stacklevel=4,
+            )
+        memory = self.memory
+        return check_memory(os.fspath(memory) if isinstance(memory, os.PathLike) else memory)
 
     def _scoring_params(self, overrides: dict | None = None) -> dict:
         """The scoring parameters (and ``batch_size``), with ``overrides``, validated.
@@ -1132,9 +1059,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ...     print(path.is_file())
         True
         """
-        from .persistence import save_detector
-
-        save_detector(self, path)
+        write_detector(self, path)
 
     @classmethod
     def load(cls, path, device=None) -> "VQVAEAnomalyDetector":
@@ -1172,9 +1097,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         >>> loaded.offset_ == detector.offset_
         True
         """
-        from .persistence import load_detector
-
-        return load_detector(path, device=device)
+        return read_detector(cls, path, device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

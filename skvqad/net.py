@@ -16,11 +16,11 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, PassthroughScoring
+from skorch.callbacks import Callback, PassthroughScoring, ProgressBar
 from skorch.utils import to_tensor
 
 from ._images import UnitImages
-from .model import VQVAELoss
+from .model import VQVAE, VQVAELoss
 
 __all__ = [
     "VQVAENet",
@@ -699,3 +699,88 @@ class VQVAENet(NeuralNet):
                 "Training was stopped; try a lower learning rate."
             )
         return terms.loss
+
+
+# --------------------------------------------------------------------- training
+def resolve_device(device) -> str:
+    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; check CUDA requests."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device.") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available on this machine "
+            "(torch.cuda.is_available() is False). Use device='auto' or 'cpu'."
+        )
+    return str(resolved)
+
+
+def build_net(net_params: dict, verbose: int = 0) -> VQVAENet:
+    """An uninitialised :class:`VQVAENet` with ``net_params`` (the detector's ``_net_params``).
+
+    The image is its own target (``y=None``); there is no validation split;
+    ``verbose`` adds skorch's progress bar.
+    """
+    net_params = dict(net_params)
+    callbacks = list(net_params.pop("callbacks"))
+    if verbose:
+        callbacks.append(("progress_bar", ProgressBar()))
+    return VQVAENet(
+        VQVAE,
+        criterion=VQVAELoss,
+        iterator_train__shuffle=True,
+        train_split=None,
+        callbacks=callbacks,
+        verbose=verbose,
+        **net_params,
+    )
+
+
+def train_net(
+    images: UnitImages, net_params: dict, seed: int, versions: tuple, verbose: int = 0
+) -> VQVAENet:
+    """Build a :class:`VQVAENet` and train it on ``images`` with skorch's ``fit``.
+
+    ``net.fit`` runs skorch's loop, which calls :meth:`VQVAENet.get_loss`
+    (the loss of :class:`~skvqad.model.VQVAELoss`) on each batch. A pure
+    function of its arguments, so that the detector's ``memory`` can cache
+    its result: everything that changes the trained weights is an argument
+    (``versions``, of skvqad, torch and skorch, stands for the code), and
+    nothing that only changes the scoring is.
+    """
+    net = build_net(net_params, verbose)
+    device = net_params["device"]
+    cuda_devices = []
+    if device.startswith("cuda"):
+        index = torch.device(device).index
+        cuda_devices = [torch.cuda.current_device() if index is None else index]
+    elif torch.cuda.is_initialized():
+        cuda_devices = list(range(torch.cuda.device_count()))  # manual_seed reseeds them all
+    # Seed torch for this fit only: the caller's global RNG state is restored.
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        net.fit(_resident(images, device))
+    return net
+
+
+def _resident(images: UnitImages, device: str):
+    """The training images as a float tensor on a GPU if they fit, else as they are.
+
+    On CUDA, training data lives on the GPU when its float32 copy takes under
+    a quarter of the free memory, so that epochs run without host-to-device
+    copies; it is converted and sent in chunks, so the host never holds it
+    all as floats. Otherwise (and on the CPU) :class:`~skvqad.net.ImageBatches`
+    converts each batch when it is used.
+    """
+    if device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        height, width, channels = images.shape
+        if 4 * len(images) * channels * height * width <= free // 4:
+            out = torch.empty((len(images), channels, height, width), device=device)
+            for start in range(0, len(images), 4096):
+                out[start : start + 4096] = torch.from_numpy(images[start : start + 4096]).to(device)
+            return out
+    return images

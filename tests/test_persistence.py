@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import skvqad._model_file as _model_file
 import skvqad.persistence as persistence
 from skvqad import VQVAEAnomalyDetector
 from skvqad.net import cpu_has_native_bf16
@@ -104,7 +105,7 @@ def rewrite(path, change):
     import hashlib
     import io
 
-    payload = persistence._read_payload(path)
+    payload = _model_file._read_payload(path)
     change(payload)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -166,7 +167,7 @@ def test_a_stored_memory_path_is_not_used_silently(fitted, stripes, tmp_path):
 
 
 def test_other_version_loads_with_a_warning(fitted, stripes, tmp_path, monkeypatch):
-    monkeypatch.setattr(persistence, "__version__", "0.0.1")
+    monkeypatch.setattr(_model_file, "__version__", "0.0.1")
     fitted.save(tmp_path / "old")
     monkeypatch.undo()
     with pytest.warns(UserWarning, match="written by skvqad 0.0.1"):
@@ -241,8 +242,8 @@ def test_numpy_scalar_params_from_a_search_are_saved(stripes, tiny_params, tmp_p
 
 
 def test_unknown_params_from_a_newer_version_are_ignored(fitted, stripes, tmp_path, monkeypatch):
-    real = persistence._params_to_json
-    monkeypatch.setattr(persistence, "_params_to_json",
+    real = _model_file._params_to_json
+    monkeypatch.setattr(_model_file, "_params_to_json",
                         lambda det: real(det)[:-1] + ', "future_option": 3}')
     fitted.save(tmp_path / "m")
     monkeypatch.undo()

@@ -1,9 +1,11 @@
 """The scikit-learn estimator: :class:`VQVAEAnomalyDetector`.
 
-``fit`` validates the images, builds a :class:`~skvqad.net.VQVAENet`
-(skorch) around a :class:`~skvqad.model.VQVAE` and trains it on the normal
-images; ``score_samples`` runs the net batch by batch, turns each batch into
-anomaly maps with :func:`skvqad.maps.anomaly_map` and averages each map.
+``fit`` validates the images and calls :func:`skvqad.net.train_net`, which
+builds a :class:`~skvqad.net.VQVAENet` (skorch) around a
+:class:`~skvqad.model.VQVAE` and runs skorch's ``fit``; the loss of each batch
+is :class:`~skvqad.model.VQVAELoss`. ``score_samples`` runs the net batch by
+batch, turns each batch's outputs into anomaly maps with
+:func:`skvqad.maps.anomaly_maps` and pools each map into the image's score.
 """
 
 from __future__ import annotations
@@ -41,9 +43,7 @@ from .maps import (
     ALIGNMENTS,
     CHANNEL_REDUCTIONS,
     SCORES,
-    alignment_map,
     anomaly_maps,
-    bank_alignment_map,
 )
 from .model import reconstruction
 from .net import CodebookRestart, build_net, resolve_device, train_net
@@ -279,8 +279,23 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     takes an attribute named ``score`` for the ``score(X, y)`` method, which
     ``GridSearchCV`` calls when ``scoring=None``.)
 
+    See Also
+    --------
+    sklearn.ensemble.IsolationForest : The outlier-detector API this follows.
+    skvqad.baselines.KNNDistance : A pixel baseline to compare with.
+    skvqad.maps.anomaly_maps : How each map is computed from the network's outputs.
+    skvqad.net.VQVAENet : The skorch net that ``fit`` trains.
+
+    References
+    ----------
+    .. [1] H. Gangloff, M.-T. Pham, L. Courtrai and S. Lefèvre, "Leveraging
+       Vector-Quantized Variational Autoencoder Inner Metrics for Anomaly
+       Detection", 2022, HAL hal-03541964.
+
     Examples
     --------
+    A tiny detector on random 8 x 8 images (the defaults are the paper's network):
+
     >>> import numpy as np
     >>> from skvqad import VQVAEAnomalyDetector
     >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
@@ -288,12 +303,22 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
     ...     max_epochs=1, random_state=0, device="cpu",
     ... ).fit(X)
-    >>> detector.score_samples(X).shape
-    (16,)
-    >>> detector.predict(X[:4]).shape
-    (4,)
-    >>> detector.anomaly_map(X[:2]).shape
-    (2, 8, 8)
+    >>> detector.image_shape_, detector.n_downsampling_, len(detector.history_)
+    ((8, 8, 1), 2, 1)
+
+    Scores are minus the mean of each anomaly map (higher = more normal);
+    ``decision_function`` subtracts ``offset_``, below which the
+    ``contamination`` (by default 1 %) of the training images fall, and
+    ``predict`` labels the negative ones -1:
+
+    >>> maps = detector.anomaly_map(X)
+    >>> scores = detector.score_samples(X)
+    >>> maps.shape, bool(np.allclose(scores, -maps.mean(axis=(1, 2))))
+    ((16, 8, 8), True)
+    >>> bool(np.allclose(detector.decision_function(X), scores - detector.offset_))
+    True
+    >>> detector.predict(X).tolist().count(-1)
+    1
     """
 
     _parameter_constraints: dict = {
@@ -409,23 +434,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self : VQVAEAnomalyDetector
             The fitted detector.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skvqad import VQVAEAnomalyDetector
-        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
-        >>> detector = VQVAEAnomalyDetector(
-        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
-        ...     max_epochs=1, random_state=0, device="cpu",
-        ... ).fit(X)
-        >>> detector.image_shape_, detector.n_downsampling_, len(detector.history_)
-        ((8, 8, 1), 2, 1)
-
-        With labels, only the images with ``y == 1`` are used for training:
-
-        >>> y = np.where(np.arange(16) < 12, 1, -1)
-        >>> detector.fit(X, y).n_features_in_
-        64
         """
         # Atomic: if anything raises (bad input, a diverging loss, Ctrl-C), the
         # detector is left exactly as it was, fitted state included.
@@ -539,18 +547,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self : VQVAEAnomalyDetector
             With the new ``offset_``.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skvqad import VQVAEAnomalyDetector
-        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
-        >>> detector = VQVAEAnomalyDetector(
-        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
-        ...     max_epochs=1, random_state=0, device="cpu",
-        ... ).fit(X)
-        >>> _ = detector.set_params(score_map="ssim").refit_threshold(X, contamination=0.25)
-        >>> int((detector.predict(X) == -1).sum())
-        4
         """
         if contamination is None:
             contamination = self.contamination
@@ -703,32 +699,26 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """Yield, for each batch of validated images ``X``, the maps of each setting.
 
         ``settings`` are validated scoring parameters (:meth:`_scoring_params`).
-        Each batch goes through the net once and :func:`~skvqad.maps.anomaly_maps`
-        on the net's device, which decides what each setting computes and
-        shares what settings have in common; the (batch, H, W) maps stay on
-        the device.
+        Each batch goes through the net once and its outputs go to
+        :func:`~skvqad.maps.anomaly_maps` on the net's device, which decides
+        what each setting computes and shares what settings have in common;
+        the (batch, H, W) maps stay on the device.
         """
         factor = 2**self.n_downsampling_
         map_settings = [{SCORING_PARAMS[k]: v for k, v in p.items() if SCORING_PARAMS.get(k)}
                         for p in settings]
-        need_ssim = any(s["score"] != "am" for s in map_settings)
-        alignments = {s["alignment"] for s in map_settings if s["score"] != "ssim"}
         bank = getattr(self, "bank_", None)
-        if "bank" in alignments and bank is None:
+        if bank is None and any(
+            s["alignment"] == "bank" and s["score"] != "ssim" for s in map_settings
+        ):
             raise ValueError(
                 "alignment='bank' needs the bank of training encoder outputs, which fit "
                 "builds when bank_size > 0; this detector was fitted with bank_size=0: "
                 "refit it with bank_size > 0."
             )
         for x, out in self._iter_outputs(X):
-            x_hat = reconstruction(out.logits) if need_ssim else None
-            am = {
-                a: bank_alignment_map(out.z_e, bank)
-                if a == "bank"
-                else alignment_map(out.z_e, out.e, relative=a == "relative")
-                for a in alignments
-            }
-            yield anomaly_maps(x, x_hat, am, map_settings, factor=factor)
+            yield anomaly_maps(x, reconstruction(out.logits), None, map_settings,
+                               factor=factor, z_e=out.z_e, e=out.e, bank=bank)
 
     def _score_images(self, X: np.ndarray, settings: list[dict]) -> list[np.ndarray]:
         """Image scores (minus each map pooled) of validated ``X`` under each setting.
@@ -844,23 +834,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         maps : ndarray of shape (n, H, W), float32
             The map selected by ``score_map``, at the input resolution.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skvqad import VQVAEAnomalyDetector
-        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
-        >>> detector = VQVAEAnomalyDetector(
-        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
-        ...     max_epochs=1, random_state=0, device="cpu",
-        ... ).fit(X)
-        >>> maps = detector.anomaly_map(X[:2])
-        >>> maps.shape, maps.dtype, bool(maps.min() >= 0)
-        ((2, 8, 8), dtype('float32'), True)
-
-        Each image's score is minus the mean of its map:
-
-        >>> bool(np.allclose(-maps.mean(axis=(1, 2)), detector.score_samples(X[:2])))
-        True
         """
         X = self._validate_for_predict(X)
         height, width, _ = self.image_shape_
@@ -884,18 +857,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         images : ndarray of shape (n, H, W) or (n, H, W, C), float32 in [0, 1]
             ``(n, H, W)`` for one-channel images, whatever the input layout.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skvqad import VQVAEAnomalyDetector
-        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
-        >>> detector = VQVAEAnomalyDetector(
-        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
-        ...     max_epochs=1, random_state=0, device="cpu",
-        ... ).fit(X)
-        >>> recon = detector.reconstruct(X[:2])
-        >>> recon.shape, recon.dtype, bool(recon.min() >= 0 and recon.max() <= 1)
-        ((2, 8, 8), dtype('float32'), True)
         """
         X = self._validate_for_predict(X)
         recon = np.concatenate(
@@ -918,18 +879,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n,)
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skvqad import VQVAEAnomalyDetector
-        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
-        >>> detector = VQVAEAnomalyDetector(
-        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
-        ...     max_epochs=1, random_state=0, device="cpu",
-        ... ).fit(X)
-        >>> scores = detector.score_samples(X)
-        >>> scores.shape, scores.dtype, bool(scores.max() <= 0)
-        ((16,), dtype('float64'), True)
         """
         return self.score_samples_multi(X, [{}])[0]
 
@@ -945,24 +894,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n,)
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skvqad import VQVAEAnomalyDetector
-        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
-        >>> detector = VQVAEAnomalyDetector(
-        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
-        ...     max_epochs=1, random_state=0, device="cpu",
-        ... ).fit(X)
-        >>> decision = detector.decision_function(X)
-        >>> bool(np.allclose(decision, detector.score_samples(X) - detector.offset_))
-        True
-
-        With ``contamination="auto"``, 1 % of the training images (here the
-        lowest scoring one) fall below ``offset_``:
-
-        >>> int((decision < 0).sum())
-        1
         """
         return self.score_samples(X) - self.offset_
 
@@ -982,18 +913,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n,), int
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skvqad import VQVAEAnomalyDetector
-        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
-        >>> detector = VQVAEAnomalyDetector(
-        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
-        ...     max_epochs=1, contamination=0.25, random_state=0, device="cpu",
-        ... ).fit(X)
-        >>> labels = detector.predict(X)
-        >>> labels.shape, int((labels == -1).sum())
-        ((16,), 4)
         """
         decision = self.decision_function(X)
         labels = np.ones(decision.shape[0], dtype=int)
@@ -1016,18 +935,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         labels : ndarray of shape (n,), int
             +1 for inliers, -1 for outliers.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skvqad import VQVAEAnomalyDetector
-        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8)).astype(np.float32)
-        >>> y = np.array([1] * 12 + [-1] * 4)
-        >>> labels = VQVAEAnomalyDetector(
-        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
-        ...     max_epochs=1, random_state=0, device="cpu",
-        ... ).fit_predict(X, y)
-        >>> labels.shape, set(labels.tolist()) <= {-1, 1}
-        ((16,), True)
         """
         return self.fit(X, y).predict(X)
 
@@ -1042,22 +949,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         path : str or path-like
             Destination file; written to a temporary file, then renamed.
 
-        Examples
-        --------
-        >>> import tempfile
-        >>> from pathlib import Path
-        >>> import numpy as np
-        >>> from skvqad import VQVAEAnomalyDetector
-        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
-        >>> detector = VQVAEAnomalyDetector(
-        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
-        ...     max_epochs=1, random_state=0, device="cpu",
-        ... ).fit(X)
-        >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     path = Path(tmp) / "detector.skvqad"
-        ...     detector.save(path)
-        ...     print(path.is_file())
-        True
         """
         write_detector(self, path)
 

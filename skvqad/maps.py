@@ -399,6 +399,9 @@ def anomaly_maps(
     settings: list[dict],
     *,
     factor: int,
+    z_e: torch.Tensor | None = None,
+    e: torch.Tensor | None = None,
+    bank: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """The anomaly maps of several settings, sharing the steps they have in common.
 
@@ -416,7 +419,9 @@ def anomaly_maps(
     am : torch.Tensor of shape (n, h, w), dict, or None
         Alignment maps on the latent grid: one tensor, or a dict from an
         alignment name (``ALIGNMENTS``) to its map, looked up by each
-        setting's ``"alignment"`` key. None if no setting needs the AM.
+        setting's ``"alignment"`` key. None: computed here from ``z_e``,
+        ``e`` and ``bank``, for the alignments the settings use (or not at
+        all if none needs the AM).
     settings : list of dict
         Keyword arguments of :func:`anomaly_map` (``score``, ``window_size``,
         ``sigma``, ``channel_reduction``, ``dilation_radius``,
@@ -424,6 +429,12 @@ def anomaly_maps(
         missing keys take :func:`anomaly_map`'s defaults (``"squared"``).
     factor : int
         Ratio of the (padded) image size to the latent grid.
+    z_e, e : torch.Tensor of shape (n, D, h, w) or None, default=None
+        Encoder outputs and their codebook vectors, for ``am=None``:
+        :func:`alignment_map` (``"squared"``, ``"relative"``).
+    bank : torch.Tensor of shape (k, D) or None, default=None
+        Training encoder outputs, for ``am=None`` and ``"bank"``:
+        :func:`bank_alignment_map`.
 
     Returns
     -------
@@ -442,7 +453,7 @@ def anomaly_maps(
     True
     """
     height, width = x.shape[-2:]
-    ssim_parts, am_parts, result = {}, {}, []
+    ssim_parts, am_parts, latents, result = {}, {}, {}, []
     for setting in settings:
         unknown = set(setting) - set(_SETTING_DEFAULTS)
         if unknown:
@@ -482,11 +493,30 @@ def anomaly_maps(
                     if key[0] not in am:
                         raise ValueError(f"No alignment map {key[0]!r} was given.")
                     latent = am[key[0]]
-                else:
+                elif am is not None:
                     latent = am
+                else:
+                    if key[0] not in latents:
+                        latents[key[0]] = _latent_alignment(key[0], z_e, e, bank)
+                    latent = latents[key[0]]
                 up = latent.float().repeat_interleave(factor, dim=-2)
                 up = up.repeat_interleave(factor, dim=-1)
                 am_parts[key] = grey_dilation(up[..., :height, :width], key[1])
             maps = am_parts[key] if maps is None else maps * am_parts[key]
         result.append(maps)
     return result
+
+
+def _latent_alignment(alignment: str, z_e, e, bank) -> torch.Tensor:
+    """The (n, h, w) alignment map named ``alignment`` (one of ``ALIGNMENTS``)."""
+    if alignment not in ALIGNMENTS:
+        raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}.")
+    if z_e is None:
+        raise ValueError("An alignment map needs am, or z_e (and e or bank).")
+    if alignment == "bank":
+        if bank is None:
+            raise ValueError("alignment='bank' needs bank, the training encoder outputs.")
+        return bank_alignment_map(z_e, bank)
+    if e is None:
+        raise ValueError(f"alignment={alignment!r} needs e, the codebook vectors of z_e.")
+    return alignment_map(z_e, e, relative=alignment == "relative")

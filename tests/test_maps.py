@@ -5,7 +5,14 @@ import pytest
 import torch
 from scipy import ndimage
 
-from skvqad.maps import alignment_map, anomaly_map, grey_dilation, ssim
+from skvqad.maps import (
+    alignment_map,
+    anomaly_map,
+    anomaly_maps,
+    bank_alignment_map,
+    grey_dilation,
+    ssim,
+)
 
 
 def numpy_ssim(x, y, window_size=11, sigma=1.5, L=1.0, constants=None):
@@ -169,3 +176,30 @@ def test_bank_alignment_map_is_the_brute_force_nearest_neighbour():
         assert got.shape == (3, 2, 4) and got.dtype == torch.float32
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-9)
     assert got[0, 0, 0] == pytest.approx(5e-6, rel=1e-2)
+
+
+def test_anomaly_maps_computes_each_alignment_from_the_outputs():
+    """Given z_e, e and a bank, anomaly_maps picks each setting's alignment map itself."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 1, 8, 8, generator=g)
+    x_hat = (x + 0.1).clamp(0, 1)
+    z_e, e = torch.randn(2, 3, 2, 2, generator=g), torch.randn(2, 3, 2, 2, generator=g)
+    bank = torch.randn(10, 3, generator=g)
+    expected = {
+        "squared": alignment_map(z_e, e),
+        "relative": alignment_map(z_e, e, relative=True),
+        "bank": bank_alignment_map(z_e, bank),
+    }
+    settings = [{"score": s, "alignment": a, "dilation_radius": 1}
+                for a in expected for s in ("am", "ssim+am")] + [{"score": "ssim"}]
+    got = anomaly_maps(x, x_hat, None, settings, factor=4, z_e=z_e, e=e, bank=bank)
+    given = anomaly_maps(x, x_hat, expected, settings, factor=4)
+    for a, b in zip(got, given, strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(got[0], got[2])  # the alignments differ
+    with pytest.raises(ValueError, match="needs bank"):
+        anomaly_maps(x, x_hat, None, [{"alignment": "bank"}], factor=4, z_e=z_e, e=e)
+    with pytest.raises(ValueError, match="needs e"):
+        anomaly_maps(x, x_hat, None, [{"alignment": "relative"}], factor=4, z_e=z_e)
+    with pytest.raises(ValueError, match="alignment must be one of"):
+        anomaly_maps(x, x_hat, None, [{"alignment": "cosine"}], factor=4, z_e=z_e, e=e)

@@ -38,6 +38,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._images import check_images
+from ._resize import resize_images, restore_dtype
 
 __all__ = ["IntensityScaler", "Grayscale", "ImageResizer"]
 
@@ -102,16 +103,6 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.requires_fit = False
         return tags
-
-
-def _restore_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Float results back to ``dtype``: integers are rounded and clipped to range."""
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    if dtype == np.bool_:
-        return values >= 0.5
-    return values.astype(dtype, copy=False)
 
 
 class IntensityScaler(_ImageTransformer):
@@ -300,7 +291,7 @@ class Grayscale(_ImageTransformer):
             raise ValueError(f"Grayscale needs 1, 3 or 4 (RGBA) channels, got {channels}.")
         if channels > 1:
             luma = images[..., :3].astype(np.float64) @ np.array(self.WEIGHTS)
-            images = _restore_dtype(luma, images.dtype)[..., None]
+            images = restore_dtype(luma, images.dtype)[..., None]
         return self._layout(images, min(ndim, 3))
 
 
@@ -309,7 +300,9 @@ class ImageResizer(_ImageTransformer):
 
     Uses :func:`torch.nn.functional.interpolate` with ``antialias=True``
     (already a dependency; batched and fast), so no extra image library is
-    needed. The output keeps the input's dtype (integers rounded) and layout.
+    needed; the loaders of :mod:`skvqad.datasets` resize with the same code,
+    so ``image_size=`` there and this transformer give the same pixels.
+    The output keeps the input's dtype (integers rounded) and layout.
 
     Parameters
     ----------
@@ -364,16 +357,9 @@ class ImageResizer(_ImageTransformer):
         >>> ImageResizer(4, image_shape=(8, 8)).transform(np.ones((2, 64))).shape
         (2, 16)
         """
-        import torch
-        from torch.nn import functional as F
-
         size = (self.size, self.size) if isinstance(self.size, Integral) else tuple(self.size)
         if len(size) != 2 or not all(isinstance(s, Integral) and s > 0 for s in size):
             raise ValueError(f"size must be an int or (height, width), got {self.size!r}.")
         images, ndim = self._images(X, reset=False)
-        dtype = torch.float64 if images.dtype == np.float64 else torch.float32
-        # torch.tensor copies: the input may be read-only (a memory map, say).
-        batch = torch.tensor(images.transpose(0, 3, 1, 2), dtype=dtype)
-        resized = F.interpolate(batch, size=size, mode="bilinear", antialias=True, align_corners=False)
-        out = _restore_dtype(resized.numpy().transpose(0, 2, 3, 1), images.dtype)
+        out = resize_images(images, size)
         return self._layout(np.ascontiguousarray(out), ndim)

@@ -135,8 +135,8 @@ def fake_cifar(tmp_path, monkeypatch):
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
-    monkeypatch.setattr(datasets, "CIFAR10_URL", archive.as_uri())
-    monkeypatch.setattr(datasets, "CIFAR10_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
+    monkeypatch.setattr(datasets.cifar10, "CIFAR10_URL", archive.as_uri())
+    monkeypatch.setattr(datasets.cifar10, "CIFAR10_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
     return dict(
         archive=archive,
         X_train=np.concatenate(train),
@@ -161,7 +161,7 @@ def test_fetch_cifar10_downloads_once_and_parses_the_official_format(fake_cifar,
     assert "CIFAR-10" in data.DESCR
 
     # The second call reads the cache: the URL now points nowhere.
-    monkeypatch.setattr(datasets, "CIFAR10_URL", (tmp_path / "gone.tar.gz").as_uri())
+    monkeypatch.setattr(datasets.cifar10, "CIFAR10_URL", (tmp_path / "gone.tar.gz").as_uri())
     again = fetch_cifar10(data_home=home, download=False)
     np.testing.assert_array_equal(again.X_train, data.X_train)
     assert fetch_cifar10(data_home=home).y_test.tolist() == data.y_test.tolist()
@@ -173,7 +173,7 @@ def test_fetch_cifar10_uses_the_default_data_home(fake_cifar, tmp_path):
 
 
 def test_fetch_cifar10_wrong_md5_keeps_nothing(fake_cifar, tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "CIFAR10_MD5", "0" * 32)
+    monkeypatch.setattr(datasets.cifar10, "CIFAR10_MD5", "0" * 32)
     home = tmp_path / "home"
     with pytest.raises(OSError, match=r"md5 .* not the expected 0{32}.*Nothing was saved.*by hand"):
         fetch_cifar10(data_home=home)
@@ -181,7 +181,7 @@ def test_fetch_cifar10_wrong_md5_keeps_nothing(fake_cifar, tmp_path, monkeypatch
 
 
 def test_fetch_cifar10_failed_download_keeps_nothing(fake_cifar, tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "CIFAR10_URL", (tmp_path / "missing.tar.gz").as_uri())
+    monkeypatch.setattr(datasets.cifar10, "CIFAR10_URL", (tmp_path / "missing.tar.gz").as_uri())
     home = tmp_path / "home"
     with pytest.raises(OSError, match=r"failed.*download the file by hand to .*cifar-10-python"):
         fetch_cifar10(data_home=home)
@@ -613,3 +613,49 @@ def test_16_bit_images_are_scaled_not_clipped(tmp_path):
     path.parent.mkdir(parents=True)
     Image.fromarray(np.array([[0, 1000, 30000, 65535]], dtype=np.uint16)).save(path)
     np.testing.assert_array_equal(load_image_folder(tmp_path).images[0, 0], [0, 3, 116, 255])
+
+
+# ------------------------------------------------------------- one resize
+def _smooth_image(rng, shape):
+    """A smooth uint8 image (a blurred random field), where resampling filters agree."""
+    from scipy.ndimage import gaussian_filter
+
+    field = gaussian_filter(rng.random(shape), sigma=(2, 2, 0)[: len(shape)])
+    field = (field - field.min()) / (field.max() - field.min())
+    return (field * 255).round().astype(np.uint8)
+
+
+@needs_pil
+@pytest.mark.parametrize("size", [(16, 20), (60, 41)])  # shrink and enlarge
+@pytest.mark.parametrize("channels", [1, 3])
+def test_resize_matches_pillow_bilinear_and_nearest(size, channels):
+    """The one resize (torch) is Pillow's BILINEAR within one grey level, and its NEAREST."""
+    from skvqad._resize import resize_images
+
+    rng = np.random.default_rng(0)
+    image = _smooth_image(rng, (37, 53, channels))
+    pil = Image.fromarray(image[..., 0] if channels == 1 else image)
+    ours = resize_images(image[None], size)[0]
+    bilinear = np.asarray(pil.resize(size[::-1], Image.Resampling.BILINEAR)).reshape(ours.shape)
+    assert ours.dtype == np.uint8
+    assert np.abs(ours.astype(int) - bilinear).max() <= 1
+    labels = rng.integers(0, 4, size=(37, 53, 1)).astype(np.uint8)
+    nearest = np.asarray(Image.fromarray(labels[..., 0]).resize(size[::-1], Image.Resampling.NEAREST))
+    np.testing.assert_array_equal(resize_images(labels[None], size, nearest=True)[0, ..., 0], nearest)
+
+
+@needs_pil
+def test_loaders_resize_as_image_resizer_does(tmp_path):
+    """image_size= in a loader gives the pixels of ImageResizer on the full-size images."""
+    from skvqad.preprocessing import ImageResizer
+
+    rng = np.random.default_rng(1)
+    for split in ("train", "test"):
+        for i in range(3):
+            path = tmp_path / split / "good" / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(_smooth_image(rng, (30, 44, 3))).save(path)
+    full = load_image_folder(tmp_path, split="train").images
+    small = load_image_folder(tmp_path, split="train", image_size=(12, 16)).images
+    assert small.shape == (3, 12, 16, 3)
+    np.testing.assert_array_equal(small, ImageResizer((12, 16)).fit_transform(full))

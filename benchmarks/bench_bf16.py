@@ -12,17 +12,16 @@ counts; the JSON records what torch reports of the CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
 from skvqad.model import VQVAE, VQVAELoss
 from skvqad.net import cpu_has_native_bf16
 from skvqad.utils import environment
+
+from _common import command_line, provenance, write_results
 
 
 def images_per_second(bf16: bool, batch_size: int, steps: int, small: bool) -> float:
@@ -62,8 +61,7 @@ def main(argv=None):
         "cpu_has_native_bf16": cpu_has_native_bf16(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "batch_size": args.batch_size, "steps": args.steps, "small": args.small, **env,
-        "command": "python benchmarks/bench_bf16.py " + " ".join(
-            argv if argv is not None else sys.argv[1:]),
+        "command": command_line(__file__, argv),
     }
     lines = [
         "Training images/s of the paper-sized VQ-VAE (256 channels, M=512, 32 px RGB), "
@@ -72,13 +70,11 @@ def main(argv=None):
         "|---|---|---|---|---|",
         f"| {speed['fp32']:.1f} | {speed['bf16']:.1f} | {result['bf16_over_fp32']:.2f} | "
         f"{result['cpu_has_native_bf16']} | {result['cpu_capability']} |", "",
-        f"Produced by `{result['command']}` on {env['device']}; "
-        + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ".",
+        provenance(result["command"], env),
     ]
     print("\n".join(lines))
     if args.out:
-        Path(args.out).with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-        Path(args.out).with_suffix(".md").write_text("\n".join(lines) + "\n")
+        write_results(args.out, result, lines)
 
 
 if __name__ == "__main__":

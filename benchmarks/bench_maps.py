@@ -27,6 +27,8 @@ import torch
 from skvqad import VQVAEAnomalyDetector
 from skvqad.utils import environment
 
+from _common import add_device_argument, command_line, versions_text
+
 
 def sync(device):
     if str(device).startswith("cuda"):
@@ -46,7 +48,7 @@ def timed(fn, device, repeats):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_argument(p)
     p.add_argument("--n-images", type=int, default=256)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--channels", type=int, default=3)
@@ -77,8 +79,7 @@ def main(argv=None):
             lambda: det.anomaly_map(X), device, args.repeats)
     base = rates["forward pass only (baseline)"]
     env = environment(device)
-    command = "python benchmarks/bench_maps.py " + " ".join(
-        argv if argv is not None else __import__("sys").argv[1:])
+    command = command_line(__file__, argv)
     table = ["| | images/s | ratio to the forward pass |", "|---|---|---|"] + [
         f"| {k} | {v:.1f} | {v / base:.2f} |" for k, v in rates.items()]
     print("\n".join(table))
@@ -91,7 +92,7 @@ def main(argv=None):
             f"# Anomaly maps at {args.size} px ({env['device']})\n\n"
             f"Command: `{command}`  \n"
             f"Device: {env['device']}; bf16 autocast {'on' if net.bf16_enabled else 'off'}; "
-            + ", ".join(f"{k} {x}" for k, x in v.items()) + ".  \n"
+            + versions_text(v) + ".  \n"
             f"{args.n_images} random {args.size}x{args.size}x{args.channels} uint8 images, batch "
             f"{args.batch_size}, the paper's network (256 channels, M=512, D=256, 3 downsamplings), "
             f"median of {args.repeats} runs.\n\n" + "\n".join(table) + "\n")

@@ -12,7 +12,6 @@ does: load the images as a float32 array (210 MB) and fit that.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from skvqad.utils import environment
+
+from _common import command_line, provenance, write_results
 
 CASE = textwrap.dedent("""
     import resource, sys
@@ -61,8 +62,7 @@ def main(argv=None):
             [sys.executable, "-c", CASE, str(path), case], capture_output=True, text=True,
             check=True).stdout.split()[-1]) for case in ("memmap", "float32")}
     env = environment("cpu")
-    command = "python benchmarks/bench_memmap.py " + " ".join(
-        argv if argv is not None else sys.argv[1:])
+    command = command_line(__file__, argv)
     result = {"n_images": args.n_images, "uint8_mb": size_mb, "float32_mb": 4 * size_mb,
               "peak_rss_growth_mb": growth, "command": command, **env}
     lines = [f"Peak RSS growth of fit + score_samples on {args.n_images} random 32 x 32 uint8 "
@@ -72,12 +72,10 @@ def main(argv=None):
              f"| `np.load(path, mmap_mode='r')` (uint8 memmap, converted batch by batch) "
              f"| {growth['memmap']:.0f} |",
              f"| the same images as an in-memory float32 array (baseline) | {growth['float32']:.0f} |",
-             "", f"Produced by `{command}` on {env['device']}; "
-             + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + "."]
+             "", provenance(command, env)]
     print("\n".join(lines))
     if args.out:
-        Path(args.out).with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-        Path(args.out).with_suffix(".md").write_text("\n".join(lines) + "\n")
+        write_results(args.out, result, lines)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,10 @@ import torch
 from skvqad import VQVAEAnomalyDetector
 from skvqad.maps import alignment_map, anomaly_map
 from skvqad.model import VQVAE, VQVAELoss, reconstruction
+from skvqad.net import resolve_device
 from skvqad.utils import environment
+
+from _common import add_device_argument, command_line
 
 
 def sync(device):
@@ -118,13 +121,14 @@ def estimator_run(X, cfg, device):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_argument(p)
     p.add_argument("--small", action="store_true", help="tiny model and data (CPU, CI-sized)")
     p.add_argument("--n-images", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--out", help="JSON file to write (a .md table is written beside it)")
     args = p.parse_args(argv)
+    args.device = resolve_device(args.device)
 
     if args.small:
         cfg = dict(n_images=512, size=32, epochs=3, batch_size=128, score_batch_size=256, lr=1e-3,
@@ -157,7 +161,7 @@ def main(argv=None):
     env = environment(args.device)
     device_name = env["device"]
     result = dict(
-        command="python benchmarks/bench_train.py " + " ".join(argv or __import__("sys").argv[1:]),
+        command=command_line(__file__, argv),
         device=device_name, config=cfg, runs=runs, summary=summary,
         versions=env["versions"],
     )

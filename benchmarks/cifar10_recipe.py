@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -64,6 +63,8 @@ from skvqad import VQVAEAnomalyDetector
 from skvqad.datasets import load_image_folder
 from skvqad.maps import ssim
 from skvqad.utils import environment
+
+from _common import add_device_argument, command_line, versions_text
 
 PAPER_SSIM_AM = {"airplane": 0.69, "automobile": 0.65, "bird": 0.65, "cat": 0.63, "deer": 0.64,
                  "dog": 0.67, "frog": 0.63, "horse": 0.63, "ship": 0.74, "truck": 0.65}
@@ -156,7 +157,7 @@ def write(rows, path, meta):
     keys = sorted(set().union(*(r["auroc"] for r in rows)))
     lines = [f"# CIFAR-10 recipe search ({meta['label']})", "",
              f"Command: `{meta['command']}`  ", f"Device: {meta['device']}; "
-             + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".  ",
+             + versions_text(meta["versions"]) + ".  ",
              meta["setup"], "",
              "## Mean image AUROC over the classes run, per training configuration and score", "",
              "| score | " + " | ".join(f"{c} ({len(v)} cl.)" for c, v in by_cfg.items()) + " |",
@@ -192,7 +193,7 @@ def main(argv=None):
     p.add_argument("--max-epochs", type=int)
     p.add_argument("--seed", type=int, default=0,
                    help="random_state of the networks (the training subset stays seed 0)")
-    p.add_argument("--device", default="auto")
+    add_device_argument(p)
     p.add_argument("--out", required=True, help="path without extension for .json and .md")
     args = p.parse_args(argv)
 
@@ -224,8 +225,7 @@ def main(argv=None):
                 env = environment(det.net_.device)
                 label = "proxy network on CPU, not the paper's" if args.proxy else "paper network"
                 meta = {"label": label, "device": env["device"], "versions": env["versions"],
-                        "command": "python benchmarks/cifar10_recipe.py " + " ".join(
-                            argv if argv is not None else sys.argv[1:]),
+                        "command": command_line(__file__, argv),
                         "setup": (f"{len(train)} training images per class, all "
                                   f"{len(X_test)} test images; configurations: "
                                   + json.dumps(cfgs))}

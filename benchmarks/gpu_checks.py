@@ -21,10 +21,12 @@ import torch
 from skvqad import VQVAEAnomalyDetector
 from skvqad.utils import environment
 
+from _common import add_device_argument
+
 
 def main(argv=None):
     p = argparse.ArgumentParser()
-    p.add_argument("--device", default="cuda")
+    add_device_argument(p, default="cuda")
     p.add_argument("--out")
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)

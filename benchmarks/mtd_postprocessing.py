@@ -31,6 +31,8 @@ from skvqad.utils import environment
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from magnetic_tile import DEFECTS, n_downsampling, split  # noqa: E402
 
+from _common import add_device_argument, command_line, versions_text
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -42,7 +44,7 @@ def main(argv=None):
     p.add_argument("--n-downsampling", type=n_downsampling, default="auto",
                    help='stride-2 layers of the encoder: "auto" (3 at 128 px) or an integer')
     p.add_argument("--codebook-restart", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--device", default="auto")
+    add_device_argument(p)
     p.add_argument("--out", required=True, help="path without extension for .json and .md")
     args = p.parse_args(argv)
 
@@ -93,8 +95,7 @@ def main(argv=None):
                          if isinstance(v, float)}, flush=True)
 
     env = environment(detector.net_.device)
-    command = "python benchmarks/mtd_postprocessing.py " + " ".join(
-        argv if argv is not None else __import__("sys").argv[1:])
+    command = command_line(__file__, argv)
     table = ["| score_map | alignment | ssim_window | ssim_sigma | ssim_constants | dilation_radius "
              "| ssim_dilation_radius | pooled pixel AUROC | AUPRO | per-image pixel AUROC | "
              + " | ".join(d[3:] for d in DEFECTS) + " |",
@@ -115,7 +116,7 @@ def main(argv=None):
          "codes_used": [int(c) for c in detector.history_[:, "codes_used"]], **env}, indent=2) + "\n")
     out.with_suffix(".md").write_text(
         f"# Magnetic Tile Defect: post-processing on one network\n\nCommand: `{command}`  \n"
-        f"Device: {env['device']}; " + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+        f"Device: {env['device']}; " + versions_text(env["versions"])
         + f".  \nOne network ({args.hidden_channels} channels, M={args.n_embeddings}, "
         f"{detector.n_downsampling_} downsamplings, "
         f"{args.max_epochs} epochs, {args.image_size} px, codebook_restart="

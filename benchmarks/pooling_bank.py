@@ -55,6 +55,8 @@ from skvqad.utils import environment
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from magnetic_tile import DEFECTS, split  # noqa: E402
 
+from _common import add_device_argument, command_line, versions_text
+
 POOLINGS = ("mean", "max", 0.9, 0.99, 0.999)
 MAPS = [("ssim", "squared")] + [(m, a) for m in ("am", "ssim+am")
                                 for a in ("squared", "relative", "bank")]
@@ -122,15 +124,14 @@ def main(argv=None):
     p.add_argument("--max-epochs", type=int, help="default: the data set's (150, 10, 25)")
     p.add_argument("--bank-size", type=int, default=10000)
     p.add_argument("--units", nargs="+", help="only these classes/digits")
-    p.add_argument("--device", default="auto")
+    add_device_argument(p)
     p.add_argument("--out", required=True, help="path without extension for .json and .md")
     args = p.parse_args(argv)
     if args.data != "digits" and not args.data_dir:
         p.error(f"--data {args.data} needs --data-dir")
 
     units = {"digits": digits_units, "cifar-proxy": cifar_units, "mtd": mtd_units}[args.data]
-    command = "python benchmarks/pooling_bank.py " + " ".join(
-        argv if argv is not None else sys.argv[1:])
+    command = command_line(__file__, argv)
     out, rows = Path(args.out), []
     for name, params, X_train, X_test, normal, pixels in units(args):
         if args.units and name not in args.units:
@@ -164,7 +165,7 @@ def main(argv=None):
         env = environment(det.net_.device)
         lines = [f"# Pooling and the bank AM: {args.data}", "", f"Command: `{command}`  ",
                  f"Device: {env['device']}; "
-                 + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ".  ",
+                 + versions_text(env["versions"]) + ".  ",
                  f"Networks: {json.dumps(params)}, bank_size={args.bank_size}, random_state=0; "
                  f"{len(rows)} unit(s) run: {', '.join(r['unit'] for r in rows)}.", "",
                  "## Image AUROC, mean over the units, per map (columns: score_pooling)", ""]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -184,7 +185,7 @@ def main(argv=None):
               if isinstance(v, (int, float, str, type(None)))}
     (out / "mtd.json").write_text(json.dumps({
         "command": "python examples/magnetic_tile.py " + " ".join(
-            argv if argv is not None else __import__("sys").argv[1:]),
+            argv if argv is not None else sys.argv[1:]),
         "split": "80% of MT_Free (seed 0) for training; the rest and all defect images for testing",
         "n_train": int(len(train)), "n_test": int(len(test)), "image_size": args.image_size,
         "reports": reports, "figure_map": figure_map, "threshold": threshold,

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,15 @@ TINY = ["--image-size", "16", "--max-epochs", "1", "--hidden-channels", "8", "--
 
 
 def run_example(name, argv, folder=EXAMPLES):
+    """Run a script's ``main`` with its folder first on ``sys.path``, as ``python <script>`` has it."""
     spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(argv)
+    sys.path.insert(0, str(folder))
+    try:
+        spec.loader.exec_module(module)
+        module.main(argv)
+    finally:
+        sys.path.remove(str(folder))
 
 
 def image(rng, defect=False, size=(20, 24)):
@@ -271,3 +277,16 @@ def test_pooling_bank_benchmark(tmp_path):
     assert set(row["pixel"]) == {"ssim", "am/squared", "am/relative", "am/bank", "ssim+am/squared",
                                  "ssim+am/relative", "ssim+am/bank"}
     assert "pooled pixel AUROC" in out.with_suffix(".md").read_text()
+
+
+def test_benchmark_result_files_name_command_device_and_versions(tmp_path):
+    """benchmarks/_common: <out>.json and <out>.md, with the command that reproduces the run."""
+    out = tmp_path / "results" / "bf16"
+    argv = ["--small", "--steps", "1", "--batch-size", "2", "--out", str(out)]
+    run_example("bench_bf16", argv, folder=ROOT / "benchmarks")
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["command"] == "python benchmarks/bench_bf16.py " + " ".join(argv)
+    assert set(result["images_per_second"]) == {"fp32", "bf16"}
+    md = out.with_suffix(".md").read_text()
+    assert f"Produced by `{result['command']}` on {result['device']}; skvqad " in md
+    assert f"torch {result['versions']['torch']}" in md

@@ -1,0 +1,45 @@
+"""Pieces shared by the benchmark scripts: the ``--device`` option, the command
+line that reproduces a run, and the result files (``<out>.json`` + ``<out>.md``,
+each saying the command, the device and the package versions).
+
+The scripts import it as ``from _common import ...``: Python puts the folder
+of the script that runs (``benchmarks/``) first on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["add_device_argument", "command_line", "provenance", "versions_text", "write_results"]
+
+
+def add_device_argument(parser, default: str = "auto") -> None:
+    """``--device``: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``..."""
+    parser.add_argument("--device", default=default,
+                        help="torch device; auto = CUDA when available, else the CPU")
+
+
+def command_line(script: str, argv) -> str:
+    """The command that reproduces this run, ``python benchmarks/<script> <arguments>``."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    return " ".join(["python", f"benchmarks/{Path(script).name}", *args])
+
+
+def versions_text(versions: dict) -> str:
+    """``skvqad 0.1.0, torch 2.13.0, ...`` from the ``versions`` of :func:`skvqad.utils.environment`."""
+    return ", ".join(f"{k} {v}" for k, v in versions.items())
+
+
+def provenance(command: str, env: dict) -> str:
+    """A markdown line: the command, the device and the versions (of :func:`skvqad.utils.environment`)."""
+    return f"Produced by `{command}` on {env['device']}; {versions_text(env['versions'])}."
+
+
+def write_results(out, result: dict, lines: list[str]) -> None:
+    """Write ``result`` to ``<out>.json`` and ``lines`` to ``<out>.md`` (replacing a suffix)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -56,6 +56,8 @@ autosummary_generate = True
 autosummary_imported_members = False
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "none"  # the numpydoc sections give the types
+# Defaults as written in the source: optimizer=torch.optim.Adam, not <class ...adam.Adam'>.
+autodoc_preserve_defaults = True
 add_module_names = False
 
 numpydoc_show_class_members = False  # methods are listed by the class template

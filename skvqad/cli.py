@@ -44,7 +44,7 @@ def _parse_set(items) -> dict:
 
 
 def _image_paths(folder) -> list[Path]:
-    from .datasets import _image_files
+    from .datasets._io import _image_files
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -63,7 +63,7 @@ def _extensions():
 
 def _read(paths, size, color_mode):
     """uint8 images of ``paths``: ``(n, H, W)`` or ``(n, H, W, 3)``; their sizes on disk."""
-    from .datasets import _load_images
+    from .datasets._io import _load_images
 
     try:
         return _load_images(paths, size, color_mode)

@@ -94,13 +94,6 @@ class CodebookUsage(Callback):
         **kwargs
             Ignored.
 
-        Examples
-        --------
-        >>> from skvqad.net import CodebookUsage
-        >>> usage = CodebookUsage()
-        >>> usage.on_epoch_begin(net=None)
-        >>> usage.counts_ is None
-        True
         """
         self.counts_ = None
 
@@ -120,20 +113,6 @@ class CodebookUsage(Callback):
         **kwargs
             Ignored.
 
-        Examples
-        --------
-        >>> import torch
-        >>> from skvqad.model import VQVAE
-        >>> from skvqad.net import CodebookUsage, VQVAENet
-        >>> net = VQVAENet(
-        ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
-        ...     module__n_embeddings=8, module__n_residual_layers=1,
-        ... ).initialize()
-        >>> usage = CodebookUsage()
-        >>> usage.on_epoch_begin(net)
-        >>> usage.on_batch_end(net, training=True, y_pred=net.infer(torch.rand(4, 1, 8, 8)))
-        >>> int(usage.counts_.sum())  # 4 images of 2 x 2 latent positions
-        16
         """
         if not training or y_pred is None:
             return
@@ -152,22 +131,6 @@ class CodebookUsage(Callback):
         **kwargs
             Ignored.
 
-        Examples
-        --------
-        >>> import torch
-        >>> from skvqad.model import VQVAE
-        >>> from skvqad.net import CodebookUsage, VQVAENet
-        >>> net = VQVAENet(
-        ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
-        ...     module__n_embeddings=8, module__n_residual_layers=1,
-        ... ).initialize()
-        >>> usage = CodebookUsage()
-        >>> usage.on_epoch_begin(net)
-        >>> usage.on_batch_end(net, training=True, y_pred=net.infer(torch.rand(4, 1, 8, 8)))
-        >>> net.history.new_epoch()
-        >>> usage.on_epoch_end(net)
-        >>> 1 <= net.history[-1, "codes_used"] <= 8
-        True
         """
         if self.counts_ is None:
             return
@@ -217,13 +180,6 @@ class CodebookRestart(Callback):
         **kwargs
             Ignored.
 
-        Examples
-        --------
-        >>> from skvqad.net import CodebookRestart
-        >>> restart = CodebookRestart()
-        >>> restart.on_train_begin(net=None)
-        >>> restart.initialized_, restart.counts_, restart.pool_
-        (False, None, None)
         """
         self.initialized_ = False
         self.counts_ = None
@@ -242,16 +198,6 @@ class CodebookRestart(Callback):
         **kwargs
             Ignored.
 
-        Examples
-        --------
-        >>> import torch
-        >>> from skvqad.net import CodebookRestart
-        >>> restart = CodebookRestart()
-        >>> restart.on_train_begin(net=None)
-        >>> restart.pool_ = torch.zeros(128, 256, 8, 8)
-        >>> restart.on_train_end(net=None)
-        >>> restart.counts_ is None and restart.pool_ is None
-        True
         """
         self.counts_ = None
         self.pool_ = None
@@ -280,24 +226,6 @@ class CodebookRestart(Callback):
         **kwargs
             Ignored.
 
-        Examples
-        --------
-        >>> import torch
-        >>> from skvqad.model import VQVAE
-        >>> from skvqad.net import CodebookRestart, VQVAENet
-        >>> net = VQVAENet(
-        ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
-        ...     module__n_embeddings=8, module__n_residual_layers=1,
-        ... ).initialize()
-        >>> restart = CodebookRestart()
-        >>> restart.on_train_begin(net)
-        >>> restart.initialized_ = True
-        >>> restart.counts_ = torch.tensor([5, 0, 3, 0, 0, 1, 1, 2])  # 3 unused codes
-        >>> restart.pool_ = torch.randn(1, 4, 2, 5)  # 10 encoder outputs
-        >>> net.history.new_epoch()
-        >>> restart.on_epoch_begin(net)
-        >>> net.history[-1, "codes_restarted"]
-        3
         """
         if not self.initialized_:
             return
@@ -324,24 +252,6 @@ class CodebookRestart(Callback):
         **kwargs
             Ignored.
 
-        Examples
-        --------
-        >>> import torch
-        >>> from skvqad.model import VQVAE
-        >>> from skvqad.net import CodebookRestart, VQVAENet
-        >>> net = VQVAENet(
-        ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
-        ...     module__n_embeddings=8, module__n_residual_layers=1,
-        ... ).initialize()
-        >>> net.history.new_epoch()
-        >>> restart = CodebookRestart()
-        >>> restart.on_train_begin(net)
-        >>> out = net.infer(torch.rand(4, 1, 8, 8))
-        >>> restart.on_batch_end(net, training=True, y_pred=out)
-        >>> codes = net.module_.codebook.weight  # now 8 of the 16 encoder outputs
-        >>> z_e = out.z_e.permute(0, 2, 3, 1).reshape(-1, 4)
-        >>> bool(all((z_e == code).all(1).any() for code in codes))
-        True
         """
         if not training or y_pred is None:
             return

@@ -24,10 +24,10 @@ stored either: a loaded detector scores; ``fit`` trains it anew.
 
 from __future__ import annotations
 
-from ._model_file import FORMAT, FORMAT_VERSION, SIGNATURE, read_detector, write_detector
+from ._model_file import read_detector, write_detector
 from .detector import VQVAEAnomalyDetector
 
-__all__ = ["save_detector", "load_detector", "FORMAT", "FORMAT_VERSION", "SIGNATURE"]
+__all__ = ["save_detector", "load_detector"]
 
 
 def save_detector(detector, path) -> None:

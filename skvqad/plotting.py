@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .thresholds import threshold_from_normal
+# Importable from here too, where it lived first.
+from .thresholds import threshold_from_normal as threshold_from_normal
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["plot_anomaly_maps", "threshold_from_normal"]
+__all__ = ["plot_anomaly_maps"]
 
 #: Colours of the segmentation row.
 _PREDICTION_COLOR = "red"

@@ -4,7 +4,8 @@ import torch
 from skorch.dataset import Dataset
 
 from skvqad import VQVAEAnomalyDetector
-from skvqad.net import ImageBatches
+from skvqad.model import VQVAE
+from skvqad.net import ImageBatches, VQVAENet
 
 
 @pytest.mark.parametrize("as_tensor", [False, True])
@@ -155,3 +156,35 @@ def test_codebook_restart_keeps_codes_in_use_during_fit(tiny_params):
     # The encoder outputs kept for the restarts are not pickled with the net.
     callback = dict(restarted.net_.callbacks_)["codebook_restart"]
     assert callback.pool_ is None and callback.counts_ is None
+
+
+def test_codebook_usage_counts_the_codes_of_training_batches_only():
+    from skvqad.net import CodebookUsage
+
+    net = VQVAENet(VQVAE, module__hidden_channels=8, module__embedding_dim=4,
+                   module__n_embeddings=8, module__n_residual_layers=1).initialize()
+    usage = CodebookUsage()
+    usage.on_epoch_begin(net)
+    out = net.infer(torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0)))
+    usage.on_batch_end(net, training=False, y_pred=out)  # a validation batch: not counted
+    assert usage.counts_ is None
+    usage.on_batch_end(net, training=True, y_pred=out)
+    usage.on_batch_end(net, training=True, y_pred=out)
+    assert int(usage.counts_.sum()) == 2 * 4 * 2 * 2  # two batches of 4 images, 2 x 2 positions
+    net.history.new_epoch()
+    usage.on_epoch_end(net)
+    used = len(torch.unique(out.indices))
+    assert net.history[-1, "codes_used"] == used
+    assert 1 <= net.history[-1, "codebook_perplexity"] <= used + 1e-9
+
+
+def test_codebook_restart_forgets_its_pool_after_training():
+    """The encoder outputs kept for restarts are dropped: a pickled detector stays small."""
+    from skvqad.net import CodebookRestart
+
+    restart = CodebookRestart()
+    restart.on_train_begin(net=None)
+    assert (restart.initialized_, restart.counts_, restart.pool_) == (False, None, None)
+    restart.pool_, restart.counts_ = torch.zeros(128, 256, 8, 8), torch.ones(8)
+    restart.on_train_end(net=None)
+    assert restart.pool_ is None and restart.counts_ is None

@@ -48,6 +48,22 @@ def test_tabular_round_trip(tiny_params, tmp_path):
                                   det.score_samples(X))
 
 
+def test_persistence_functions_and_subclasses(fitted, stripes, tmp_path):
+    """save_detector/load_detector equal the methods; Subclass.load returns the subclass."""
+
+    class Tuned(VQVAEAnomalyDetector):
+        pass
+
+    path = tmp_path / "model.skvqad"
+    persistence.save_detector(fitted, path)
+    loaded = persistence.load_detector(path, device="cpu")
+    assert type(loaded) is VQVAEAnomalyDetector
+    np.testing.assert_array_equal(loaded.score_samples(stripes), fitted.score_samples(stripes))
+    sub = Tuned.load(path)
+    assert type(sub) is Tuned
+    np.testing.assert_array_equal(sub.score_samples(stripes), fitted.score_samples(stripes))
+
+
 def test_loading_runs_no_pickle(fitted, tmp_path, monkeypatch):
     path = tmp_path / "model.skvqad"
     fitted.save(path)
@@ -64,7 +80,7 @@ def test_a_pickle_payload_is_refused(tmp_path):
             return (print, ("pwned",))
 
     path = tmp_path / "evil.skvqad"
-    torch.save({"format": persistence.FORMAT, "x": Evil()}, path)
+    torch.save({"format": _model_file.FORMAT, "x": Evil()}, path)
     with pytest.raises(ValueError, match="not a readable skvqad model file"):
         VQVAEAnomalyDetector.load(path)
 
@@ -110,7 +126,7 @@ def rewrite(path, change):
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     body = buffer.getvalue()
-    path.write_bytes(persistence.SIGNATURE + hashlib.sha256(body).digest() + body)
+    path.write_bytes(_model_file.SIGNATURE + hashlib.sha256(body).digest() + body)
 
 
 def set_param(name, value):

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from skvqad.plotting import plot_anomaly_maps, threshold_from_normal
+from skvqad.plotting import plot_anomaly_maps
 
 try:
     from matplotlib.figure import Figure
@@ -146,41 +146,3 @@ def test_import_is_lazy_and_pyplot_is_never_used():
             "assert 'matplotlib.pyplot' not in sys.modules\n"
         )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-# --------------------------------------------------------------------------
-# threshold_from_normal
-# --------------------------------------------------------------------------
-
-
-def test_threshold_from_normal_is_the_pooled_quantile():
-    rng = np.random.default_rng(2)
-    maps = rng.random((5, 12, 12)).astype(np.float32)
-    assert threshold_from_normal(maps) == pytest.approx(np.quantile(maps, 0.99))
-    assert threshold_from_normal(maps, quantile=0.5) == pytest.approx(np.median(maps))
-    assert threshold_from_normal(maps, quantile=1) == pytest.approx(maps.max())
-    assert isinstance(threshold_from_normal(maps), float)
-    # Maps of different sizes, as a list: all their pixels pooled.
-    mixed = [rng.random((4, 6)), rng.random((9, 3)), rng.random((1, 1))]
-    pooled = np.concatenate([m.ravel() for m in mixed])
-    assert threshold_from_normal(mixed, 0.9) == pytest.approx(np.quantile(pooled, 0.9))
-    # About 1 - quantile of normal pixels lie above it.
-    big = rng.random((20, 32, 32))
-    assert np.mean(big > threshold_from_normal(big, 0.99)) == pytest.approx(0.01, abs=1e-3)
-
-
-@pytest.mark.parametrize(
-    "maps, quantile, match",
-    [
-        (np.zeros((2, 3, 3)), 1.5, r"quantile must be a number in \[0, 1\]"),
-        (np.zeros((2, 3, 3)), -0.1, r"quantile must be a number in \[0, 1\]"),
-        (np.zeros((2, 3, 3)), "0.9", r"quantile must be a number in \[0, 1\]"),
-        ([], 0.99, "maps_normal is empty"),
-        (np.zeros((0, 3, 3)), 0.99, "maps_normal is empty"),
-        (np.array([[[np.nan]]]), 0.99, "NaN or infinite"),
-        (np.array([["a"]]), 0.99, "real numbers"),
-    ],
-)
-def test_threshold_from_normal_rejects_bad_input(maps, quantile, match):
-    with pytest.raises(ValueError, match=match):
-        threshold_from_normal(maps, quantile)

@@ -30,6 +30,26 @@ _GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B
 
 _COLOR_MODES = (None, "rgb", "grayscale")
 
+#: Docstring pieces shared by the loaders, filled in by :func:`_fill_doc`.
+_DOC_PIECES = {
+    "n_jobs": """n_jobs : int or None, default=None
+        Read the files in parallel with this many joblib workers (processes);
+        None means 1 unless in a :func:`joblib.parallel_config` context, -1
+        all CPUs. Worth it for tens of thousands of files.""",
+}
+
+
+def _fill_doc(func):
+    """Replace ``{name}`` placeholders of ``func``'s docstring by ``_DOC_PIECES[name]``.
+
+    Plain replacement, not ``str.format``: the docstrings hold other braces
+    (``{None, "rgb", "grayscale"}``).
+    """
+    for name, text in _DOC_PIECES.items():
+        if func.__doc__:  # None under python -OO
+            func.__doc__ = func.__doc__.replace("{" + name + "}", text)
+    return func
+
 
 def _import_pil():
     """``PIL.Image``, or an ImportError that says how to install Pillow."""

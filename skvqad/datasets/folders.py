@@ -21,6 +21,7 @@ from ._io import (
     _check_image_size,
     _ends_with,
     _filenames,
+    _fill_doc,
     _image_files,
     _load_images,
     _load_masks,
@@ -102,6 +103,7 @@ def image_folder_to_npy(
     return np.load(path, mmap_mode="r")
 
 
+@_fill_doc
 def load_image_folder(
     root: str | os.PathLike,
     *,
@@ -137,10 +139,7 @@ def load_image_folder(
         files: grayscale (Pillow modes ``L``, ``1``, ``I;16``...) or color
         (``RGB``, ``RGBA``, palette...). ``"rgb"`` or ``"grayscale"``
         converts every image.
-    n_jobs : int or None, default=None
-        Read the files in parallel with this many joblib workers (processes);
-        None means 1 unless in a :func:`joblib.parallel_config` context, -1
-        all CPUs. Worth it for tens of thousands of files.
+    {n_jobs}
 
     Returns
     -------
@@ -229,6 +228,7 @@ def _defect_type(folder: Path) -> str:
     return folder.parent.name if folder.name.lower() == "imgs" else folder.name
 
 
+@_fill_doc
 def load_folder_with_masks(
     normal_dirs: str | os.PathLike | Sequence[str | os.PathLike] | None,
     anomalous_dirs: str | os.PathLike | Sequence[str | os.PathLike] | None,
@@ -278,10 +278,7 @@ def load_folder_with_masks(
     color_mode : {None, "rgb", "grayscale"}, default=None
         None keeps the files' mode (all must be grayscale or all color);
         ``"rgb"`` or ``"grayscale"`` converts.
-    n_jobs : int or None, default=None
-        Read the files in parallel with this many joblib workers (processes);
-        None means 1 unless in a :func:`joblib.parallel_config` context, -1
-        all CPUs. Worth it for tens of thousands of files.
+    {n_jobs}
 
     Returns
     -------

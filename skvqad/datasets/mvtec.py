@@ -16,6 +16,7 @@ from ._io import (
     _check_color_mode,
     _check_image_size,
     _filenames,
+    _fill_doc,
     _image_files,
     _load_images,
     _load_masks,
@@ -26,6 +27,7 @@ from ._io import (
 )
 
 
+@_fill_doc
 def load_mvtec_ad(
     root: str | os.PathLike,
     category: str,
@@ -57,10 +59,7 @@ def load_mvtec_ad(
         None keeps the files' mode: the grayscale categories (grid, screw,
         zipper) give ``(n, H, W)`` images, the others ``(n, H, W, 3)``.
         ``"rgb"`` or ``"grayscale"`` converts.
-    n_jobs : int or None, default=None
-        Read the files in parallel with this many joblib workers (processes);
-        None means 1 unless in a :func:`joblib.parallel_config` context, -1
-        all CPUs. Worth it for tens of thousands of files.
+    {n_jobs}
 
     Returns
     -------

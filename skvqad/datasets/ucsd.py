@@ -17,6 +17,7 @@ from ._io import (
     _bunch,
     _check_image_size,
     _filenames,
+    _fill_doc,
     _image_files,
     _load_images,
     _load_masks,
@@ -103,6 +104,7 @@ def _ucsd_frames(sequence: Path) -> list[Path]:
     return frames
 
 
+@_fill_doc
 def load_ucsd_ped(
     root: str | os.PathLike,
     subset: str = "ped1",
@@ -143,10 +145,7 @@ def load_ucsd_ped(
         Resize frames (bilinear) and masks (nearest neighbour) to this size;
         an int gives square frames (the 238x158 frames are stretched).
         With None, frames keep their size.
-    n_jobs : int or None, default=None
-        Read the files in parallel with this many joblib workers (processes);
-        None means 1 unless in a :func:`joblib.parallel_config` context, -1
-        all CPUs. Worth it for tens of thousands of files.
+    {n_jobs}
 
     Returns
     -------

@@ -12,7 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["add_device_argument", "command_line", "provenance", "versions_text", "write_results"]
+__all__ = [
+    "add_device_argument", "command_line", "provenance", "sync", "versions_text", "write_results",
+]
 
 
 def add_device_argument(parser, default: str = "auto") -> None:
@@ -43,3 +45,11 @@ def write_results(out, result: dict, lines: list[str]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def sync(device) -> None:
+    """Wait for the GPU's queued work, so that a timer measures it (nothing on the CPU)."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()

@@ -17,9 +17,7 @@ The ratio to the baseline is the cost of everything around the network.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,12 +25,7 @@ import torch
 from skvqad import VQVAEAnomalyDetector
 from skvqad.utils import environment
 
-from _common import add_device_argument, command_line, versions_text
-
-
-def sync(device):
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
+from _common import add_device_argument, command_line, sync, versions_text, write_results
 
 
 def timed(fn, device, repeats):
@@ -84,18 +77,15 @@ def main(argv=None):
         f"| {k} | {v:.1f} | {v / base:.2f} |" for k, v in rates.items()]
     print("\n".join(table))
     if args.out:
-        out = Path(args.out)
-        out.write_text(json.dumps({"command": command, "rates": rates, "config": vars(args),
-                                   "mixed_precision": net.bf16_enabled, **env}, indent=2) + "\n")
-        v = env["versions"]
-        out.with_suffix(".md").write_text(
-            f"# Anomaly maps at {args.size} px ({env['device']})\n\n"
-            f"Command: `{command}`  \n"
+        write_results(args.out, {"command": command, "rates": rates, "config": vars(args),
+                                 "mixed_precision": net.bf16_enabled, **env}, [
+            f"# Anomaly maps at {args.size} px ({env['device']})", "",
+            f"Command: `{command}`  ",
             f"Device: {env['device']}; bf16 autocast {'on' if net.bf16_enabled else 'off'}; "
-            + versions_text(v) + ".  \n"
+            + versions_text(env["versions"]) + ".  ",
             f"{args.n_images} random {args.size}x{args.size}x{args.channels} uint8 images, batch "
             f"{args.batch_size}, the paper's network (256 channels, M=512, D=256, 3 downsamplings), "
-            f"median of {args.repeats} runs.\n\n" + "\n".join(table) + "\n")
+            f"median of {args.repeats} runs.", "", *table])
 
 
 if __name__ == "__main__":

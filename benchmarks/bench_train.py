@@ -21,10 +21,8 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,12 +33,7 @@ from skvqad.model import VQVAE, VQVAELoss, reconstruction
 from skvqad.net import resolve_device
 from skvqad.utils import environment
 
-from _common import add_device_argument, command_line
-
-
-def sync(device):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+from _common import add_device_argument, command_line, sync, versions_text, write_results
 
 
 def plain_loop(X, cfg, device):
@@ -178,17 +171,13 @@ def main(argv=None):
                      f"{summary['estimator_score_peak_bytes'] / 2**20:.0f} MiB | |")
     print("\n".join(table))
     if args.out:
-        out = Path(args.out)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        v = result["versions"]
-        out.with_suffix(".md").write_text(
-            f"# Training and scoring throughput ({device_name})\n\n"
-            f"Command: `{result['command']}`  \n"
-            f"Device: {device_name}; skvqad {v['skvqad']}, torch {v['torch']}, skorch {v['skorch']}, "
-            f"scikit-learn {v['sklearn']}, Python {v['python']}.  \n"
+        write_results(args.out, result, [
+            f"# Training and scoring throughput ({device_name})", "",
+            f"Command: `{result['command']}`  ",
+            f"Device: {device_name}; {versions_text(result['versions'])}.  ",
             f"{cfg['n_images']} random {cfg['size']}x{cfg['size']} RGB images, batch {cfg['batch_size']}, "
             f"{cfg['epochs']} epochs (first excluded), median of {args.repeats} alternating runs; "
-            f"model {cfg['module']}.\n\n" + "\n".join(table) + "\n")
+            f"model {cfg['module']}.", "", *table])
 
 
 if __name__ == "__main__":

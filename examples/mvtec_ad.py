@@ -30,9 +30,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import clone
 
 from skvqad import VQVAEAnomalyDetector
 from skvqad.datasets import load_mvtec_ad
+from skvqad.detector import SCORING_PARAMS
 from skvqad.metrics import pixel_auroc, pixel_report
 from skvqad.plotting import plot_anomaly_maps
 from skvqad.thresholds import threshold_from_normal
@@ -52,9 +54,9 @@ PAPER = {
 
 #: The scoring settings evaluated on each category, from one trained network.
 SETTINGS = {
-    "SSIM": {"score_map": "ssim"},
-    "AM": {"score_map": "am"},
-    "SSIM+AM": {"score_map": "ssim+am"},
+    "SSIM": {"score_map": "ssim", "alignment": "squared"},
+    "AM": {"score_map": "am", "alignment": "squared"},
+    "SSIM+AM": {"score_map": "ssim+am", "alignment": "squared"},
     "AM relative": {"score_map": "am", "alignment": "relative"},
     "SSIM+AM relative": {"score_map": "ssim+am", "alignment": "relative"},
     "AM bank": {"score_map": "am", "alignment": "bank"},
@@ -64,18 +66,23 @@ SETTINGS = {
 POOLINGS = {"max": "max", "q99": 0.99}
 
 
-def run_category(detector, data, category, out, model_dir):
+def run_category(template, data, category, out, model_dir):
     """Train (or load) one category's detector and evaluate every setting."""
     groups = np.asarray(data.defect_types)
     model = model_dir / f"{category}.skvqad" if model_dir else None
     start = time.perf_counter()
     trained = model is None or not model.exists()
     if trained:
-        detector.fit(data.X_train)
+        detector = clone(template).fit(data.X_train)
         if model is not None:
             detector.save(model)
     else:
-        detector = VQVAEAnomalyDetector.load(model)
+        detector = VQVAEAnomalyDetector.load(model, device=template.device)
+        differ = {k: (v, detector.get_params()[k]) for k, v in template.get_params().items()
+                  if k not in (*SCORING_PARAMS, "device", "verbose") and detector.get_params()[k] != v}
+        if differ:
+            raise SystemExit(f"{model} was trained with other parameters than asked "
+                             f"(asked, saved): {differ}. Remove it, or ask for the same.")
     fit_seconds = time.perf_counter() - start if trained else None
     # Per-epoch durations from the history (kept in a saved model too): their
     # median times the epochs is the training time of an undisturbed run.
@@ -107,7 +114,10 @@ def run_category(detector, data, category, out, model_dir):
                                 masks=list(data.masks[chosen]), threshold=threshold,
                                 titles=list(groups[chosen]))
         fig.savefig(out / f"{category}_{name}.png", dpi=80)
-    return {"reports": reports, "fit_seconds": fit_seconds, "epoch_seconds": epoch_seconds,
+    params = {k: v for k, v in detector.get_params().items()
+              if isinstance(v, (int, float, str, type(None)))}
+    return {"reports": reports, "params": params, **environment(detector.net_.device),
+            "fit_seconds": fit_seconds, "epoch_seconds": epoch_seconds,
             "train_minutes": float(np.median(epoch_seconds)) * len(epoch_seconds) / 60,
             "score_seconds": score_seconds,
             "codes_used": int(detector.history_[-1, "codes_used"]),
@@ -168,7 +178,7 @@ def main(argv=None):
         model_dir.mkdir(parents=True, exist_ok=True)
 
     precision = {"auto": "auto", "true": True, "false": False}[args.mixed_precision]
-    detector = VQVAEAnomalyDetector(
+    template = VQVAEAnomalyDetector(
         hidden_channels=args.hidden_channels,
         embedding_dim=args.embedding_dim or args.hidden_channels,
         n_embeddings=args.n_embeddings, n_downsampling=args.n_downsampling or "auto",
@@ -184,27 +194,25 @@ def main(argv=None):
             print(f"{category}: done already ({row_file})", flush=True)
             continue
         data = load_mvtec_ad(args.root, category, image_size=args.image_size)
-        results[category] = run_category(detector, data, category, out, model_dir)
+        results[category] = run_category(template, data, category, out, model_dir)
         row_file.write_text(json.dumps(results[category], indent=2))
         print(table_rows({category: results[category]})[0], flush=True)
 
-    env = environment(detector.net_.device if hasattr(detector, "net_") else args.device)
-    device_name, versions = env["device"], env["versions"]
+    # Each row records where it was computed; rows of an earlier run may come from elsewhere.
+    envs = {(r["device"], json.dumps(r["versions"])) for r in results.values()}
+    footer = "; ".join(f"{device}, " + ", ".join(f"{k} {v}" for k, v in json.loads(v).items())
+                       for device, v in sorted(envs))
     table = ["| category | VQ-VAE SSIM (paper) | VQ-VAE SSIM+AM (paper) | SSIM | AM | SSIM+AM "
              "| SSIM+AM relative | SSIM+AM bank | AUPRO SSIM+AM | image AUROC SSIM+AM | training (min) |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *table_rows(results)]
     detail = ["| category | setting | pooled pixel AUROC | per-image pixel AUROC | AUPRO "
               "| image AUROC (mean) | image AUROC (max) | image AUROC (q99) |",
               "|---|---|---|---|---|---|---|---|", *detail_rows(results)]
-    footer = f"{device_name}; " + ", ".join(f"{k} {v}" for k, v in versions.items())
     print("\nPooled pixel AUROC, MVTec AD test sets\n\n" + "\n".join(table) + "\n\n" + footer)
     command = "python examples/mvtec_ad.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
-    params = {k: v for k, v in detector.get_params().items()
-              if isinstance(v, (int, float, str, type(None)))}
     (out / "mvtec_ad.json").write_text(json.dumps(
-        {"command": command, "results": results, "device": device_name, "versions": versions,
-         "params": params}, indent=2))
+        {"command": command, "results": results, "environments": footer}, indent=2))
     (out / "mvtec_ad.md").write_text(
         f"Command: `{command}`\n\nPooled pixel AUROC; AUPRO (FPR <= 0.3) and image AUROC "
         "(mean of the map) of SSIM+AM; training time: the median epoch duration times the "

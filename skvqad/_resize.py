@@ -2,7 +2,8 @@
 
 :func:`torch.nn.functional.interpolate`, bilinear with ``antialias=True`` (a
 box-like low-pass when shrinking, Pillow's ``BILINEAR`` behaviour) for
-images and ``"nearest-exact"`` (pixel centres, Pillow's ``NEAREST``) for
+images and nearest neighbour at pixel centres (torch's ``"nearest-exact"``,
+Pillow's ``NEAREST``; by NumPy indexing, so values are copied exactly) for
 masks. torch rather than Pillow because torch is a dependency and Pillow an
 optional extra, because it resizes float images and whole batches, and so
 that a folder read by :mod:`skvqad.datasets` at ``image_size`` equals the same
@@ -32,20 +33,26 @@ def resize_images(images: np.ndarray, size: tuple[int, int], *, nearest: bool = 
 
     Bilinear and antialiased (computed in float32, float64 for float64
     input; integers rounded back), or nearest neighbour with
-    ``nearest=True`` (values copied, for masks and labels). The input is
-    not modified; a read-only array (a memory map) is fine.
+    ``nearest=True`` (values copied exactly, for masks and labels; NumPy
+    only). The input is not modified; a read-only array (a memory map) is
+    fine.
     """
-    import torch
-    from torch.nn import functional as F
-
     size = (int(size[0]), int(size[1]))
     if images.shape[1:3] == size:
         return images.copy()
-    # torch.tensor copies: the input may be read-only.
     if nearest:
-        batch = torch.tensor(images.transpose(0, 3, 1, 2).astype(np.float32))
-        out = F.interpolate(batch, size=size, mode="nearest-exact")
-        return out.numpy().transpose(0, 2, 3, 1).astype(images.dtype)
+        # Pixel centres, as torch's "nearest-exact" and Pillow's NEAREST pick
+        # them, by indexing: values are copied exactly, whatever the dtype.
+        # floor((i + 1/2) * n / out) in integers, exactly.
+        rows, cols = (
+            (2 * np.arange(out, dtype=np.intp) + 1) * n // (2 * out)
+            for out, n in zip(size, images.shape[1:3], strict=True)
+        )
+        return np.ascontiguousarray(images[:, rows][:, :, cols])
+    import torch
+    from torch.nn import functional as F
+
+    # torch.tensor copies: the input may be read-only.
     dtype = torch.float64 if images.dtype == np.float64 else torch.float32
     batch = torch.tensor(images.transpose(0, 3, 1, 2), dtype=dtype)
     out = F.interpolate(batch, size=size, mode="bilinear", antialias=True, align_corners=False)

@@ -27,6 +27,8 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .thresholds import offset_from_scores
+
 __all__ = ["KNNDistance", "PCAReconstructionError", "pixel_baselines", "flatten_images"]
 
 
@@ -34,8 +36,7 @@ class _ThresholdMixin(OutlierMixin):
     """``decision_function`` and ``predict`` from ``score_samples`` and ``offset_``."""
 
     def _set_offset(self, train_scores: np.ndarray) -> None:
-        contamination = 0.01 if self.contamination == "auto" else self.contamination
-        self.offset_ = float(np.percentile(train_scores, 100.0 * contamination))
+        self.offset_ = offset_from_scores(train_scores, self.contamination)
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers.

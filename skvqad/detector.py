@@ -433,7 +433,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         self : VQVAEAnomalyDetector
             The fitted detector.
-
         """
         # Atomic: if anything raises (bad input, a diverging loss, Ctrl-C), the
         # detector is left exactly as it was, fitted state included.
@@ -465,7 +464,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         images = UnitImages(X, shape, self.feature_range_)
         outside = images.count_clipped()
         if outside:
-            warn_clipped(outside, X.size, stacklevel=4)
+            warn_clipped(outside, X.size, stacklevel=5)
         device = resolve_device(self.device)
         height, width, channels = shape
         n_downsampling = (
@@ -546,7 +545,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         self : VQVAEAnomalyDetector
             With the new ``offset_``.
-
         """
         if contamination is None:
             contamination = self.contamination
@@ -587,7 +585,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 "every fit draws a new seed and the cache is never reused. Set an int "
                 "random_state.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         memory = self.memory
         return check_memory(os.fspath(memory) if isinstance(memory, os.PathLike) else memory)
@@ -645,7 +643,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 f"y holds values {sorted(others)} besides 1 (normal) and -1 (anomalous); "
                 f"only the {int(mask.sum())} images with y == 1 are used for training.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         return mask
 
@@ -717,7 +715,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 "refit it with bank_size > 0."
             )
         for x, out in self._iter_outputs(X):
-            yield anomaly_maps(x, reconstruction(out.logits), None, map_settings,
+            yield anomaly_maps(x, lambda out=out: reconstruction(out.logits), None, map_settings,
                                factor=factor, z_e=out.z_e, e=out.e, bank=bank)
 
     def _score_images(self, X: np.ndarray, settings: list[dict]) -> list[np.ndarray]:
@@ -833,7 +831,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         maps : ndarray of shape (n, H, W), float32
             The map selected by ``score_map``, at the input resolution.
-
         """
         X = self._validate_for_predict(X)
         height, width, _ = self.image_shape_
@@ -856,7 +853,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         images : ndarray of shape (n, H, W) or (n, H, W, C), float32 in [0, 1]
             ``(n, H, W)`` for one-channel images, whatever the input layout.
-
         """
         X = self._validate_for_predict(X)
         recon = np.concatenate(
@@ -878,7 +874,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n,)
-
         """
         return self.score_samples_multi(X, [{}])[0]
 
@@ -893,7 +888,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n,)
-
         """
         return self.score_samples(X) - self.offset_
 
@@ -912,7 +906,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n,), int
-
         """
         decision = self.decision_function(X)
         labels = np.ones(decision.shape[0], dtype=int)
@@ -934,7 +927,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n,), int
             +1 for inliers, -1 for outliers.
-
         """
         return self.fit(X, y).predict(X)
 
@@ -948,7 +940,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ----------
         path : str or path-like
             Destination file; written to a temporary file, then renamed.
-
         """
         write_detector(self, path)
 

@@ -394,7 +394,7 @@ _SETTING_DEFAULTS = dict(
 
 def anomaly_maps(
     x: torch.Tensor,
-    x_hat: torch.Tensor | None,
+    x_hat,
     am,
     settings: list[dict],
     *,
@@ -413,9 +413,12 @@ def anomaly_maps(
 
     Parameters
     ----------
-    x, x_hat : torch.Tensor of shape (n, C, H, W)
-        Images in ``[0, 1]`` and their reconstructions (``x_hat`` may be None
-        if no setting needs the SSIM).
+    x : torch.Tensor of shape (n, C, H, W)
+        Images in ``[0, 1]``.
+    x_hat : torch.Tensor of shape (n, C, H, W), callable or None
+        Their reconstructions, or a function of no argument that returns
+        them, called once and only if a setting needs the SSIM (None if none
+        does).
     am : torch.Tensor of shape (n, h, w), dict, or None
         Alignment maps on the latent grid: one tensor, or a dict from an
         alignment name (``ALIGNMENTS``) to its map, looked up by each
@@ -480,6 +483,8 @@ def anomaly_maps(
                 s["ssim_dilation_radius"],
             )
             if key not in ssim_parts:
+                if callable(x_hat):
+                    x_hat = x_hat()
                 sm = 1.0 - ssim(
                     x, x_hat, window_size=key[0], sigma=key[1], constants=constants
                 )

@@ -7,6 +7,12 @@ non-finite loss. :class:`CodebookUsage` records how many codes the epoch used
 and their perplexity; :class:`CodebookRestart` (optional) draws the codebook
 from encoder outputs and re-draws the codes left unused. Everything else (the loop, optimiser, callbacks,
 device handling, pickling) is skorch's.
+
+The detector trains through three functions of this module:
+:func:`resolve_device` (``"auto"`` to a torch device), :func:`build_net` (the
+:class:`VQVAENet` for the detector's parameters) and :func:`train_net`
+(seeded training with skorch's ``fit``, the function the detector's
+``memory`` caches).
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ __all__ = [
     "ImageBatches",
     "LOSS_TERMS",
     "cpu_has_native_bf16",
+    "resolve_device",
+    "build_net",
+    "train_net",
 ]
 
 #: Names of the loss terms recorded per batch and per epoch (``train_`` prefix).
@@ -93,7 +102,6 @@ class CodebookUsage(Callback):
             The net being trained (unused).
         **kwargs
             Ignored.
-
         """
         self.counts_ = None
 
@@ -112,7 +120,6 @@ class CodebookUsage(Callback):
             The net's output for the batch.
         **kwargs
             Ignored.
-
         """
         if not training or y_pred is None:
             return
@@ -130,7 +137,6 @@ class CodebookUsage(Callback):
             The net being trained; the entries go to its ``history``.
         **kwargs
             Ignored.
-
         """
         if self.counts_ is None:
             return
@@ -179,7 +185,6 @@ class CodebookRestart(Callback):
             The net about to be trained (unused).
         **kwargs
             Ignored.
-
         """
         self.initialized_ = False
         self.counts_ = None
@@ -197,7 +202,6 @@ class CodebookRestart(Callback):
             The trained net (unused).
         **kwargs
             Ignored.
-
         """
         self.counts_ = None
         self.pool_ = None
@@ -225,7 +229,6 @@ class CodebookRestart(Callback):
             The net being trained; ``codes_restarted`` goes to its history.
         **kwargs
             Ignored.
-
         """
         if not self.initialized_:
             return
@@ -251,7 +254,6 @@ class CodebookRestart(Callback):
             The net's output for the batch.
         **kwargs
             Ignored.
-
         """
         if not training or y_pred is None:
             return
@@ -613,7 +615,31 @@ class VQVAENet(NeuralNet):
 
 # --------------------------------------------------------------------- training
 def resolve_device(device) -> str:
-    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; check CUDA requests."""
+    """The torch device a ``device`` parameter names, checked.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"``,
+        ``"cuda"``, ``"cuda:1"``...
+
+    Returns
+    -------
+    str
+        The device, e.g. ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is not a torch device, or names CUDA on a machine
+        without it.
+
+    Examples
+    --------
+    >>> from skvqad.net import resolve_device
+    >>> resolve_device("cpu")
+    'cpu'
+    """
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -629,10 +655,24 @@ def resolve_device(device) -> str:
 
 
 def build_net(net_params: dict, verbose: int = 0) -> VQVAENet:
-    """An uninitialised :class:`VQVAENet` with ``net_params`` (the detector's ``_net_params``).
+    """An uninitialised :class:`VQVAENet` with ``net_params``.
 
-    The image is its own target (``y=None``); there is no validation split;
-    ``verbose`` adds skorch's progress bar.
+    The image is its own target (``y=None``), there is no validation split,
+    and the training batches are shuffled.
+
+    Parameters
+    ----------
+    net_params : dict
+        Keyword arguments of :class:`VQVAENet` (``module__*``,
+        ``criterion__beta``, ``optimizer``, ``lr``, ``max_epochs``,
+        ``batch_size``, ``device``, ``bf16``) and ``callbacks``, a list;
+        the detector builds them from its parameters.
+    verbose : int, default=0
+        Non-zero prints skorch's epoch table and adds its progress bar.
+
+    Returns
+    -------
+    VQVAENet
     """
     net_params = dict(net_params)
     callbacks = list(net_params.pop("callbacks"))
@@ -660,6 +700,25 @@ def train_net(
     its result: everything that changes the trained weights is an argument
     (``versions``, of skvqad, torch and skorch, stands for the code), and
     nothing that only changes the scoring is.
+
+    Parameters
+    ----------
+    images : array of shape (n, C, H, W), torch.Tensor or UnitImages
+        The training images in [0, 1]; the detector passes a converter that
+        turns each batch of the user's array into floats when it is sliced.
+    net_params : dict
+        As for :func:`build_net`.
+    seed : int
+        Seeds torch for this fit only; the caller's RNG state is restored.
+    versions : tuple
+        Not used by the training: part of the ``memory`` cache key.
+    verbose : int, default=0
+        As for :func:`build_net`; not part of the cache key.
+
+    Returns
+    -------
+    VQVAENet
+        The trained net.
     """
     net = build_net(net_params, verbose)
     device = net_params["device"]

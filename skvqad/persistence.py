@@ -78,22 +78,8 @@ def load_detector(path, device=None) -> VQVAEAnomalyDetector:
         weights or a parameter or fitted value that ``fit`` would refuse; the
         message names the file.
 
-    Examples
+    See Also
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> import numpy as np
-    >>> from skvqad import VQVAEAnomalyDetector
-    >>> from skvqad.persistence import load_detector, save_detector
-    >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
-    >>> detector = VQVAEAnomalyDetector(
-    ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
-    ...     max_epochs=1, random_state=0, device="cpu",
-    ... ).fit(X)
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     save_detector(detector, Path(tmp) / "detector.skvqad")
-    ...     loaded = load_detector(Path(tmp) / "detector.skvqad", device="cpu")
-    >>> bool(np.allclose(loaded.score_samples(X), detector.score_samples(X)))
-    True
+    skvqad.VQVAEAnomalyDetector.load : The same, with an example.
     """
     return read_detector(VQVAEAnomalyDetector, path, device)

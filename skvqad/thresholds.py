@@ -42,7 +42,7 @@ def threshold_from_normal(maps_normal, quantile: float = 0.99) -> float:
     -------
     float
         The threshold, for ``maps > threshold`` and
-        :func:`plot_anomaly_maps`.
+        :func:`~skvqad.plotting.plot_anomaly_maps`.
 
     Raises
     ------

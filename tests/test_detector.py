@@ -557,3 +557,17 @@ def test_no_bank_without_bank_size(stripes, tiny_params):
     assert det.bank_ is None
     with pytest.raises(ValueError, match="bank_size=0: refit it with bank_size > 0"):
         det.set_params(alignment="bank").score_samples(stripes)
+
+
+def test_fit_warnings_point_at_the_callers_line(stripes, tiny_params, tmp_path):
+    """fit's own warnings name the line that called fit, not scikit-learn's wrapper."""
+    detector = VQVAEAnomalyDetector(**tiny_params)
+    with pytest.warns(DataRangeWarning) as record:
+        detector.fit(stripes * 2.0)
+    assert record[0].filename == __file__
+    with pytest.warns(UserWarning, match="besides 1") as record:
+        detector.fit(stripes, np.resize([1, 2], len(stripes)))
+    assert record[0].filename == __file__
+    with pytest.warns(UserWarning, match="memory caches") as record:
+        detector.set_params(memory=tmp_path, random_state=None).fit(stripes)
+    assert record[0].filename == __file__

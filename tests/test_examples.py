@@ -111,20 +111,29 @@ def test_mtd_postprocessing_benchmark(tmp_path):
 
 def test_mvtec_ad(tmp_path):
     rng = np.random.default_rng(1)
-    cat = tmp_path / "mvtec" / "widget"
-    for i in range(8):
-        save(cat / "train" / "good" / f"{i:03d}.png", image(rng)[0])
-    for i in range(3):
-        save(cat / "test" / "good" / f"{i:03d}.png", image(rng)[0])
-        img, mask = image(rng, defect=True)
-        save(cat / "test" / "crack" / f"{i:03d}.png", img)
-        save(cat / "ground_truth" / "crack" / f"{i:03d}_mask.png", mask)
-    argv = ["--root", str(tmp_path / "mvtec"), "--categories", "widget",
+    for name in ("gadget", "widget"):
+        cat = tmp_path / "mvtec" / name
+        for i in range(8):
+            save(cat / "train" / "good" / f"{i:03d}.png", image(rng)[0])
+        for i in range(3):
+            save(cat / "test" / "good" / f"{i:03d}.png", image(rng)[0])
+            img, mask = image(rng, defect=True)
+            save(cat / "test" / "crack" / f"{i:03d}.png", img)
+            save(cat / "ground_truth" / "crack" / f"{i:03d}_mask.png", mask)
+    # The first category must leave no setting behind for the second (scored as if alone).
+    alone = tmp_path / "alone"
+    run_example("mvtec_ad", ["--root", str(tmp_path / "mvtec"), "--categories", "widget",
+                             "--out", str(alone), *TINY, "--n-embeddings", "8", "--embedding-dim", "4",
+                             "--n-downsampling", "1", "--random-state", "3"])
+    argv = ["--root", str(tmp_path / "mvtec"), "--categories", "gadget", "widget",
             "--out", str(tmp_path / "out"), *TINY, "--n-embeddings", "8", "--embedding-dim", "4",
             "--n-downsampling", "1", "--random-state", "3", "--model-dir", str(tmp_path / "models")]
     run_example("mvtec_ad", argv)
     result = json.loads((tmp_path / "out" / "mvtec_ad.json").read_text())
     reports = result["results"]["widget"]["reports"]
+    first = json.loads((alone / "mvtec_ad.json").read_text())["results"]["widget"]["reports"]
+    for name in reports:
+        assert reports[name]["all"]["pixel_auroc"] == pytest.approx(first[name]["all"]["pixel_auroc"])
     module = importlib.util.module_from_spec(
         importlib.util.spec_from_file_location("m", EXAMPLES / "mvtec_ad.py"))
     module.__spec__.loader.exec_module(module)
@@ -134,8 +143,9 @@ def test_mvtec_ad(tmp_path):
         assert sorted(report["all"]["image_auroc_pooled"]) == ["max", "q99"]
     assert (tmp_path / "out" / "widget_worst.png").exists()
     assert (tmp_path / "models" / "widget.skvqad").exists()
-    params = result["params"]
+    params = result["results"]["widget"]["params"]
     assert (params["embedding_dim"], params["n_downsampling"], params["random_state"]) == (4, 1, 3)
+    assert params["alignment"] == "squared"
     table = (tmp_path / "out" / "mvtec_ad.md").read_text()
     assert "| widget | - | - |" in table and "nan" not in table  # not a Table I category
 
@@ -150,6 +160,11 @@ def test_mvtec_ad(tmp_path):
     row.unlink()
     run_example("mvtec_ad", argv)
     again = json.loads((tmp_path / "out" / "mvtec_ad.json").read_text())["results"]["widget"]
+    assert again["fit_seconds"] is None and len(again["epoch_seconds"]) == 1
+    # ... but not a model trained with other parameters.
+    row.unlink()
+    with pytest.raises(SystemExit, match="other parameters"):
+        run_example("mvtec_ad", [*argv, "--n-embeddings", "16"])
     for key in ("pixel_auroc", "aupro", "image_auroc"):
         assert again["reports"]["SSIM+AM"]["all"][key] == pytest.approx(
             reports["SSIM+AM"]["all"][key])

@@ -203,3 +203,24 @@ def test_anomaly_maps_computes_each_alignment_from_the_outputs():
         anomaly_maps(x, x_hat, None, [{"alignment": "relative"}], factor=4, z_e=z_e)
     with pytest.raises(ValueError, match="alignment must be one of"):
         anomaly_maps(x, x_hat, None, [{"alignment": "cosine"}], factor=4, z_e=z_e, e=e)
+
+
+def test_anomaly_maps_reconstructs_lazily_and_once():
+    """A callable x_hat is called only if a setting needs the SSIM, and then once."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 1, 8, 8, generator=g)
+    z_e, e = torch.randn(2, 3, 2, 2, generator=g), torch.randn(2, 3, 2, 2, generator=g)
+    calls = []
+
+    def x_hat():
+        calls.append(1)
+        return (x + 0.1).clamp(0, 1)
+
+    anomaly_maps(x, x_hat, None, [{"score": "am"}], factor=4, z_e=z_e, e=e)
+    assert calls == []
+    lazy = anomaly_maps(x, x_hat, None, [{"score": "ssim"}, {"score": "ssim+am"},
+                                         {"score": "ssim", "window_size": 5}], factor=4, z_e=z_e, e=e)
+    assert calls == [1]
+    eager = anomaly_maps(x, x_hat(), None, [{"score": "ssim"}, {"score": "ssim+am"},
+                                            {"score": "ssim", "window_size": 5}], factor=4, z_e=z_e, e=e)
+    assert all(torch.equal(a, b) for a, b in zip(lazy, eager, strict=True))

@@ -1,7 +1,7 @@
 """Reading images and masks for the loaders: files, colour modes, sizes (private).
 
 Pillow decodes the files (imported on first use: an optional dependency);
-resizing is :func:`skvqad._images.resize_images`, the one implementation that
+resizing is :func:`skvqad._resize.resize_images`, the one implementation that
 :class:`~skvqad.preprocessing.ImageResizer` uses too.
 """
 
@@ -30,24 +30,37 @@ _GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B
 
 _COLOR_MODES = (None, "rgb", "grayscale")
 
-#: Docstring pieces shared by the loaders, filled in by :func:`_fill_doc`.
+#: Docstring pieces shared by the loaders, filled in by :func:`_fill_doc`: a
+#: parameter's line, then its description.
 _DOC_PIECES = {
-    "n_jobs": """n_jobs : int or None, default=None
-        Read the files in parallel with this many joblib workers (processes);
-        None means 1 unless in a :func:`joblib.parallel_config` context, -1
-        all CPUs. Worth it for tens of thousands of files.""",
+    "n_jobs": [
+        "n_jobs : int or None, default=None",
+        "Read the files in parallel with this many joblib workers (processes);",
+        "None means 1 unless in a :func:`joblib.parallel_config` context, -1",
+        "all CPUs. Worth it for tens of thousands of files.",
+    ],
 }
 
 
 def _fill_doc(func):
-    """Replace ``{name}`` placeholders of ``func``'s docstring by ``_DOC_PIECES[name]``.
+    """Replace each line ``{name}`` of ``func``'s docstring by ``_DOC_PIECES[name]``.
 
-    Plain replacement, not ``str.format``: the docstrings hold other braces
-    (``{None, "rgb", "grayscale"}``).
+    The piece takes the placeholder's indentation (its description four
+    spaces more), whether or not the compiler stripped the docstring's
+    common indentation (Python 3.13 does).
     """
-    for name, text in _DOC_PIECES.items():
-        if func.__doc__:  # None under python -OO
-            func.__doc__ = func.__doc__.replace("{" + name + "}", text)
+    if not func.__doc__:  # None under python -OO
+        return func
+    lines = []
+    for line in func.__doc__.split("\n"):
+        name = line.strip()[1:-1] if line.strip().startswith("{") else None
+        if name in _DOC_PIECES:
+            indent = line[: len(line) - len(line.lstrip())]
+            head, *body = _DOC_PIECES[name]
+            lines += [indent + head] + [indent + "    " + text for text in body]
+        else:
+            lines.append(line)
+    func.__doc__ = "\n".join(lines)
     return func
 
 

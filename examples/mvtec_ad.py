@@ -78,8 +78,9 @@ def run_category(template, data, category, out, model_dir):
             detector.save(model)
     else:
         detector = VQVAEAnomalyDetector.load(model, device=template.device)
-        differ = {k: (v, detector.get_params()[k]) for k, v in template.get_params().items()
-                  if k not in (*SCORING_PARAMS, "device", "verbose") and detector.get_params()[k] != v}
+        saved = detector.get_params()
+        differ = {k: (v, saved[k]) for k, v in template.get_params().items()
+                  if k not in (*SCORING_PARAMS, "device", "verbose") and saved[k] != v}
         if differ:
             raise SystemExit(f"{model} was trained with other parameters than asked "
                              f"(asked, saved): {differ}. Remove it, or ask for the same.")

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from skvqad.net import cpu_has_native_bf16
+
 PIL = pytest.importorskip("PIL.Image")
 pytest.importorskip("matplotlib")
 
@@ -218,6 +220,7 @@ def test_cifar10_one_vs_rest(tmp_path):
     bird = json.loads((rows / "bird.json").read_text())
     bird["marker"] = 1
     del bird["params"]["score_pooling"]
+    del bird["bf16"]  # rows from before the key: trained in float32
     (rows / "bird.json").write_text(json.dumps(bird))
     run_example("cifar10_one_vs_rest", argv)
     result = json.loads(out.read_text())
@@ -238,11 +241,17 @@ def test_cifar10_one_vs_rest(tmp_path):
     assert any(row["am-rel"] != row["am"] for row in result["rows"])
     # One brightness per class: the pixel baselines separate the classes well.
     assert all(row["knn"] > 0.9 for row in result["rows"])
+    native = cpu_has_native_bf16()
+    assert [row.get("bf16") for row in result["rows"]] == [native, native, None]
     md = (tmp_path / "cifar10.md").read_text()
     assert "| **mean (3)** |" in md and "kNN pixels" in md and "Produced by `python" in md
+    assert ("training in bfloat16 autocast for airplane, automobile, float32 for the others"
+            if native else "training in float32;") in md
     # Rows run with other settings are not mixed into the table.
-    with pytest.raises(SystemExit):
-        run_example("cifar10_one_vs_rest", [a if a != "16" else "8" for a in argv])
+    for other in ([a if a != "16" else "8" for a in argv], argv + ["--mixed-precision", "false"],
+                  argv + ["--random-state", "1"]):
+        with pytest.raises(SystemExit):
+            run_example("cifar10_one_vs_rest", other)
 
 
 def test_cifar10_recipe_benchmark(tmp_path):
@@ -305,3 +314,40 @@ def test_benchmark_result_files_name_command_device_and_versions(tmp_path):
     md = out.with_suffix(".md").read_text()
     assert f"Produced by `{result['command']}` on {result['device']}; skvqad " in md
     assert f"torch {result['versions']['torch']}" in md
+
+
+def test_bf16_accuracy_benchmark(tmp_path, capsys):
+    """Units already in <out>_runs are read, not rerun; the others run the example in
+    its precision; the summary compares bf16 with the spread between float32 seeds."""
+    out = tmp_path / "bf16acc"
+    runs = tmp_path / "bf16acc_runs"
+    runs.mkdir()
+    fake = {("fp32", 0): 0.90, ("fp32", 1): 0.86, ("bf16", 0): 0.93}
+    for (precision, seed), value in fake.items():
+        mean = {"ssim": value, "am": 0.5, "ssim+am": 0.7}
+        (runs / f"digits-{precision}-seed{seed}.json").write_text(json.dumps(
+            {"rows": [{"digit": 0, **mean}], "mean": mean, "seconds": 1.0, "device": "CPU",
+             "bf16": precision == "bf16", "versions": {"torch": "x"}}))
+    run_example("bf16_accuracy", ["--out", str(out), "--seeds", "0", "1", "--device", "cpu"],
+                folder=ROOT / "benchmarks")
+    assert capsys.readouterr().out.count("done before") == 3
+    summary = json.loads(out.with_suffix(".json").read_text())["summary"]["digits"]
+    assert summary["fp32_seed_spread"]["ssim"] == pytest.approx(0.04)
+    assert summary["bf16_minus_fp32"]["ssim"] == [pytest.approx(0.03)]
+    assert summary["within_seed_noise"] == {"ssim": True, "am": True, "ssim+am": True}
+    md = out.with_suffix(".md").read_text()
+    assert "| bf16 - fp32, same seed | | +0.030 | +0.000 | +0.000 | |" in md
+
+    # A unit that is missing runs the example, in the precision it names.
+    root = cifar_like_folder(tmp_path / "cifar")
+    argv = ["--out", str(out), "--cifar-dir", str(root), "--datasets", "cifar10-quick",
+            "--seeds", "0", "--bf16-seeds", "0", "--cifar-epochs", "1", "--device", "cpu"]
+    run_example("bf16_accuracy", argv, folder=ROOT / "benchmarks")
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert [(r["precision"], r["dataset"]) for r in result["runs"]] == [
+        ("fp32", "cifar10-quick"), ("bf16", "cifar10-quick")]
+    for precision in ("fp32", "bf16"):
+        rows = json.loads((runs / f"cifar10-quick-{precision}-seed0.json").read_text())["rows"]
+        assert [row["bf16"] for row in rows] == [precision == "bf16"] * 3
+    assert "--mixed-precision true" in result["runs"][1]["command"]
+    assert result["summary"] == {}  # one float32 seed: no seed noise to compare with

@@ -97,9 +97,17 @@ def main(argv=None):
                          "versions": result["versions"],
                          "command": " ".join(["python", f"examples/{Path(cmd[1]).name}", *cmd[2:]])})
 
+    import torch
+
+    from skvqad.net import cpu_has_native_bf16
+
+    cpu = {"cpu_capability": torch.backends.cpu.get_cpu_capability(),
+           "cpu_has_native_bf16": cpu_has_native_bf16()}
     lines = ["# bfloat16 autocast against float32: mean image AUROC, one-vs-rest", "",
              f"Produced by `{command_line(__file__, argv)}` on {runs[0]['device']}; "
-             f"{versions_text(runs[0]['versions'])}. Each run's command is in the JSON.", ""]
+             f"{versions_text(runs[0]['versions'])}. Each run's command is in the JSON. "
+             f"The CPU (as torch reports it where the table was made): capability "
+             f"{cpu['cpu_capability']}, native bfloat16 {cpu['cpu_has_native_bf16']}.", ""]
     summary = {}
     for dataset in datasets:
         keys = DATASETS[dataset][1]
@@ -125,10 +133,11 @@ def main(argv=None):
                   + " | ".join(", ".join(f"{d:+.3f}" for d in diff[k]) for k in keys) + " | |", ""]
     lines += ["The spread is the largest minus the smallest float32 mean over the seeds; "
               "bfloat16 is within seed noise where its change is no larger.",
-              "The seconds are the whole example (training, scoring, baselines); on a CPU without "
-              "native bfloat16 they show the emulation's cost, not the fast path's speed "
-              "(`bench_bf16.py` measures that)."]
-    write_results(out, {"runs": runs, "summary": summary, "command": command_line(__file__, argv)},
+              "The seconds are the example's own wall time (digits: training, scoring and the "
+              "baselines; CIFAR-10: training and scoring); on a CPU without native bfloat16 they "
+              "show the emulation's cost, not the fast path's speed (`bench_bf16.py` measures that)."]
+    write_results(out, {"runs": runs, "summary": summary, **cpu,
+                        "command": command_line(__file__, argv)},
                   lines)
     print("\n".join(lines))
 

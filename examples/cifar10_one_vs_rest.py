@@ -54,7 +54,8 @@ noise between seeds::
     python examples/cifar10_one_vs_rest.py --quick --data-dir cifar10-jpg --mixed-precision true
     python examples/cifar10_one_vs_rest.py --quick --data-dir cifar10-jpg --random-state 1
 
-Each row records whether its network trained in bfloat16, and the table says so.
+Each row records whether its network trained in bfloat16; ``--rows-dir``
+refuses to resume in the other precision, and the table says which it is.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ from sklearn.metrics import roc_auc_score
 from skvqad import VQVAEAnomalyDetector
 from skvqad.baselines import pixel_baselines
 from skvqad.datasets import fetch_cifar10, load_image_folder
+from skvqad.model import VQVAE
+from skvqad.net import VQVAENet, resolve_device
 from skvqad.utils import environment
 
 #: Table III of the paper: AE L2, DSVDD, VQ-VAE SSIM, VQ-VAE SSIM+AM.
@@ -164,10 +167,8 @@ def table(rows, label, env, seconds):
         np.mean([PAPER[r["class"]][i] for r in rows if r["class"] in PAPER]) for i in range(4))
     lines.append(f"| **mean ({len(rows)})** | " + " | ".join(f"{v:.2f}" for v in paper_mean) + " | "
                  + " | ".join(f"**{means[k]:.3f}**" for k in keys) + " | |")
-    # Rows from before the "bf16" key were all trained in float32 (on AVX2-only CPUs).
-    bf16 = [r["class"] for r in rows if r.get("bf16")]
-    precision = ("float32" if not bf16 else "bfloat16 autocast" if len(bf16) == len(rows)
-                 else f"bfloat16 autocast for {', '.join(bf16)}, float32 for the others")
+    # main() keeps one precision per table; rows from before the "bf16" key trained in float32.
+    precision = "bfloat16 autocast" if rows[0].get("bf16", False) else "float32"
     lines += ["", f"{seconds:.0f} s of training and scoring in all on {env['device']}, "
               f"training in {precision}; "
               + ", ".join(f"{k} {v}" for k, v in env["versions"].items())]
@@ -214,6 +215,9 @@ def main(argv=None):
     detector.set_params(**{k: v for k, v in overrides.items() if v is not None})
     params = {k: v for k, v in detector.get_params().items()
               if isinstance(v, (int, float, str, type(None)))}
+    # What mixed_precision resolves to here ("auto": bfloat16 on CUDA and on CPUs that have it).
+    bf16 = VQVAENet(VQVAE, device=resolve_device(args.device),
+                    bf16=detector.mixed_precision).bf16_enabled
     label = ("QUICK RUN: 500 training images per class, small network, 2,000 test images; "
              "not the paper's protocol" if args.quick else
              "Paper protocol: 5,000 training images per class, all 10,000 test images")
@@ -231,6 +235,12 @@ def main(argv=None):
             if differ or row["label"] != label:
                 parser.error(f"{path} was run with other settings ({differ or 'label'}); "
                              "use another --rows-dir")
+            # Rows from before the "bf16" key were trained in float32.
+            if row.get("bf16", False) != bf16:
+                precisions = ("float32", "bfloat16")
+                parser.error(f"{path} was trained in {precisions[row.get('bf16', False)]}, this "
+                             f"machine would train in {precisions[bf16]}; use another --rows-dir "
+                             "or --mixed-precision")
             rows.append(row)
             print(f"{name}: done before, in {path}", flush=True)
             continue

@@ -19,6 +19,7 @@ minutes on 2 CPU cores::
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -96,12 +97,15 @@ def main(argv=None):
     print(f"\n{seconds:.0f} s on {env['device']}; "
           + ", ".join(f"{k} {v}" for k, v in env["versions"].items()))
     if args.json:
-        with open(args.json, "w") as f:
+        # Written whole, then renamed: a stopped run never leaves half a file.
+        tmp = f"{args.json}.tmp"
+        with open(tmp, "w") as f:
             json.dump({"rows": rows, "mean": means, "seconds": seconds, "device": env["device"],
                        "bf16": detector.net_.bf16_enabled,
                        "params": {k: v for k, v in detector.get_params().items()
                                   if isinstance(v, (int, float, str, type(None)))},
                        "versions": env["versions"]}, f, indent=2)
+        os.replace(tmp, args.json)
 
 
 if __name__ == "__main__":

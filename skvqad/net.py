@@ -49,7 +49,7 @@ def cpu_has_native_bf16() -> bool:
 
     On such CPUs bfloat16 autocast trains the VQ-VAE about 1.8 times as fast
     as float32; on CPUs without these instructions torch emulates bfloat16
-    and autocast is many times *slower* (12 to 16 times on an AVX2-only AMD EPYC),
+    and autocast is many times *slower* (12 times on an AVX2-only AMD EPYC),
     so ``bf16="auto"`` uses it only where this returns True. Asks torch's own
     CPU capability checks, which read the CPUID flags.
 

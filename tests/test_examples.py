@@ -206,7 +206,7 @@ def cifar_like_folder(root, classes=("airplane", "automobile", "bird"), n_train=
     return root
 
 
-def test_cifar10_one_vs_rest(tmp_path):
+def test_cifar10_one_vs_rest(tmp_path, capsys):
     root = cifar_like_folder(tmp_path / "cifar")
     out, rows = tmp_path / "cifar10.json", tmp_path / "rows"
     argv = ["--data-dir", str(root), "--quick", "--max-epochs", "1", "--device", "cpu",
@@ -220,7 +220,9 @@ def test_cifar10_one_vs_rest(tmp_path):
     bird = json.loads((rows / "bird.json").read_text())
     bird["marker"] = 1
     del bird["params"]["score_pooling"]
-    del bird["bf16"]  # rows from before the key: trained in float32
+    native = cpu_has_native_bf16()
+    if not native:
+        del bird["bf16"]  # rows from before the key were trained in float32
     (rows / "bird.json").write_text(json.dumps(bird))
     run_example("cifar10_one_vs_rest", argv)
     result = json.loads(out.read_text())
@@ -241,17 +243,25 @@ def test_cifar10_one_vs_rest(tmp_path):
     assert any(row["am-rel"] != row["am"] for row in result["rows"])
     # One brightness per class: the pixel baselines separate the classes well.
     assert all(row["knn"] > 0.9 for row in result["rows"])
-    native = cpu_has_native_bf16()
-    assert [row.get("bf16") for row in result["rows"]] == [native, native, None]
+    assert [row.get("bf16") for row in result["rows"]] == [native, native, native or None]
     md = (tmp_path / "cifar10.md").read_text()
     assert "| **mean (3)** |" in md and "kNN pixels" in md and "Produced by `python" in md
-    assert ("training in bfloat16 autocast for airplane, automobile, float32 for the others"
-            if native else "training in float32;") in md
-    # Rows run with other settings are not mixed into the table.
-    for other in ([a if a != "16" else "8" for a in argv], argv + ["--mixed-precision", "false"],
-                  argv + ["--random-state", "1"]):
+    assert ("training in bfloat16 autocast;" if native else "training in float32;") in md
+    # Rows run with other settings are not mixed into the table...
+    for other, differ in (([a if a != "16" else "8" for a in argv], "n_embeddings"),
+                          (argv + ["--mixed-precision", "false"], "mixed_precision"),
+                          (argv + ["--random-state", "1"], "random_state")):
         with pytest.raises(SystemExit):
             run_example("cifar10_one_vs_rest", other)
+        err = capsys.readouterr().err.splitlines()[-1]
+        assert "other settings" in err and differ in err
+    # ... nor rows trained in the other precision under the same settings.
+    bird["bf16"] = not native
+    (rows / "bird.json").write_text(json.dumps(bird))
+    with pytest.raises(SystemExit):
+        run_example("cifar10_one_vs_rest", argv)
+    expected = "float32" if native else "bfloat16"
+    assert f"bird.json was trained in {expected}" in capsys.readouterr().err
 
 
 def test_cifar10_recipe_benchmark(tmp_path):
@@ -322,21 +332,37 @@ def test_bf16_accuracy_benchmark(tmp_path, capsys):
     out = tmp_path / "bf16acc"
     runs = tmp_path / "bf16acc_runs"
     runs.mkdir()
-    fake = {("fp32", 0): 0.90, ("fp32", 1): 0.86, ("bf16", 0): 0.93}
-    for (precision, seed), value in fake.items():
-        mean = {"ssim": value, "am": 0.5, "ssim+am": 0.7}
+
+    def unit(precision, seed, ssim, am, bf16=None):
+        mean = {"ssim": ssim, "am": am, "ssim+am": 0.7}
         (runs / f"digits-{precision}-seed{seed}.json").write_text(json.dumps(
             {"rows": [{"digit": 0, **mean}], "mean": mean, "seconds": 1.0, "device": "CPU",
-             "bf16": precision == "bf16", "versions": {"torch": "x"}}))
-    run_example("bf16_accuracy", ["--out", str(out), "--seeds", "0", "1", "--device", "cpu"],
-                folder=ROOT / "benchmarks")
+             "bf16": precision == "bf16" if bf16 is None else bf16, "versions": {"torch": "x"},
+             "params": {"mixed_precision": precision == "bf16", "random_state": seed}}))
+
+    unit("fp32", 0, 0.90, 0.5)
+    unit("fp32", 1, 0.86, 0.5)
+    unit("bf16", 0, 0.93, 0.52)
+    unit("bf16", 5, 0.93, 0.52)  # no float32 run of seed 5 to compare with
+    bench = ["--out", str(out), "--seeds", "0", "1", "--device", "cpu"]
+    run_example("bf16_accuracy", bench, folder=ROOT / "benchmarks")
     assert capsys.readouterr().out.count("done before") == 3
     summary = json.loads(out.with_suffix(".json").read_text())["summary"]["digits"]
     assert summary["fp32_seed_spread"]["ssim"] == pytest.approx(0.04)
     assert summary["bf16_minus_fp32"]["ssim"] == [pytest.approx(0.03)]
-    assert summary["within_seed_noise"] == {"ssim": True, "am": True, "ssim+am": True}
+    assert summary["within_seed_noise"] == {"ssim": True, "am": False, "ssim+am": True}
     md = out.with_suffix(".md").read_text()
-    assert "| bf16 - fp32, same seed | | +0.030 | +0.000 | +0.000 | |" in md
+    assert "| bf16 - fp32, same seed | | +0.030 | +0.020 | +0.000 | |" in md
+    run_example("bf16_accuracy", [*bench, "--bf16-seeds", "5"], folder=ROOT / "benchmarks")
+    summary = json.loads(out.with_suffix(".json").read_text())["summary"]["digits"]
+    assert summary["within_seed_noise"] == {"ssim": None, "am": None, "ssim+am": None}
+    assert "| bf16 - fp32, same seed | | - | - | - | |" in out.with_suffix(".md").read_text()
+    # A unit whose results were not run as its name says is refused.
+    unit("bf16", 0, 0.93, 0.52, bf16=False)
+    with pytest.raises(ValueError, match="bf16-seed0.json was run with other settings"):
+        run_example("bf16_accuracy", bench, folder=ROOT / "benchmarks")
+    with pytest.raises(ValueError, match=r"fp32-seed0.json was run with other settings \(\['max_epochs'"):
+        run_example("bf16_accuracy", [*bench, "--digits-epochs", "3"], folder=ROOT / "benchmarks")
 
     # A unit that is missing runs the example, in the precision it names.
     root = cifar_like_folder(tmp_path / "cifar")

@@ -172,6 +172,11 @@ def table(rows, label, env, seconds):
     lines += ["", f"{seconds:.0f} s of training and scoring in all on {env['device']}, "
               f"training in {precision}; "
               + ", ".join(f"{k} {v}" for k, v in env["versions"].items())]
+    # A row may say how long its run was stopped (e.g. SIGSTOP to free the cores).
+    paused = [f"{r['class']} {r['paused_seconds']:.0f} s" for r in rows if r.get("paused_seconds")]
+    if paused:
+        lines.append("The fit times are wall times; they include the time the run was paused: "
+                     + ", ".join(paused) + ".")
     return lines, means
 
 

@@ -219,6 +219,7 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
     # before a parameter existed (here: without score_pooling) resumes if it is at its default.
     bird = json.loads((rows / "bird.json").read_text())
     bird["marker"] = 1
+    bird["paused_seconds"] = 125.0
     del bird["params"]["score_pooling"]
     native = cpu_has_native_bf16()
     if not native:
@@ -247,6 +248,7 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
     md = (tmp_path / "cifar10.md").read_text()
     assert "| **mean (3)** |" in md and "kNN pixels" in md and "Produced by `python" in md
     assert ("training in bfloat16 autocast;" if native else "training in float32;") in md
+    assert "include the time the run was paused: bird 125 s." in md
     # Rows run with other settings are not mixed into the table...
     for other, differ in (([a if a != "16" else "8" for a in argv], "n_embeddings"),
                           (argv + ["--mixed-precision", "false"], "mixed_precision"),

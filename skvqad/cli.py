@@ -137,12 +137,16 @@ def _score(args) -> None:
                     f"{wrong} is {h}x{w} pixels, the model takes {height}x{width}: pass --resize "
                     "to resize the images (as fit's --image-size did), or score images of that size."
                 )
-            scores = detector.score_samples(images)
+            # score_samples, keeping the maps it pools when --maps asks for them:
+            # one pass of the network gives both.
+            batch_maps = [] if args.maps else None
+            (scores,) = detector._score_images(detector._validate_for_predict(images),
+                                               [detector._scoring_params()], keep_maps=batch_maps)
             labels = np.where(scores - detector.offset_ < 0, -1, 1)
             for path, score, label in zip(chunk, scores, labels, strict=True):
                 writer.writerow([str(path), f"{score:.6g}", int(label)])
             if args.maps:
-                maps = detector.anomaly_map(images)
+                maps = np.concatenate(batch_maps)
                 if vmax is None:  # one colour scale for the whole folder
                     vmax = float(np.quantile(maps, 0.999)) or 1.0
                 for path, m in zip(chunk, maps, strict=True):

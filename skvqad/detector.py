@@ -718,14 +718,22 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             yield anomaly_maps(x, lambda out=out: reconstruction(out.logits), None, map_settings,
                                factor=factor, z_e=out.z_e, e=out.e, bank=bank)
 
-    def _score_images(self, X: np.ndarray, settings: list[dict]) -> list[np.ndarray]:
+    def _score_images(
+        self, X: np.ndarray, settings: list[dict], keep_maps: list | None = None
+    ) -> list[np.ndarray]:
         """Image scores (minus each map pooled) of validated ``X`` under each setting.
+
+        If ``keep_maps`` is a list, each batch's maps of the first setting are
+        appended to it (as NumPy arrays), from the same pass of the network:
+        the command line's ``score --maps`` writes them.
 
         Raises ``FloatingPointError`` if a score is NaN or infinite, rather
         than let ``predict`` label such images (NaN compares as normal).
         """
         scores = [[] for _ in settings]
         for maps in self._iter_maps(X, settings):
+            if keep_maps is not None:
+                keep_maps.append(maps[0].cpu().numpy())
             for out, m, setting in zip(scores, maps, settings, strict=True):
                 out.append(_pool(m, setting["score_pooling"]).cpu().numpy())
         scores = [-np.concatenate(s) for s in scores]

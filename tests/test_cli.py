@@ -9,7 +9,8 @@ import pytest
 from conftest import make_stripes
 
 from skvqad import VQVAEAnomalyDetector
-from skvqad.cli import main
+from skvqad.cli import _heat_map, main
+from skvqad.net import VQVAENet
 
 PIL = pytest.importorskip("PIL.Image")
 pytest.importorskip("matplotlib")
@@ -39,13 +40,20 @@ def test_fit_trains_on_the_folder_with_the_parameters_set(model):
     assert det.image_shape_ == (16, 16, 1) and det.n_embeddings == 8 and len(det.history_) == 2
 
 
-def test_score_writes_one_row_per_image_and_the_maps(model, tmp_path, capsys):
+def test_score_writes_one_row_per_image_and_the_maps(model, tmp_path, capsys, monkeypatch):
     images = make_stripes(5, size=16, seed=3)
     images[-1, 4:10, 4:10] = 1.0
     test = folder(tmp_path / "test", images)
     out, maps = tmp_path / "scores.csv", tmp_path / "maps"
+    # The scores and the maps come from one pass of the network: 3 batches, 3 passes.
+    passes = []
+    step = VQVAENet.evaluation_step
+    monkeypatch.setattr(VQVAENet, "evaluation_step",
+                        lambda self, *a, **k: passes.append(1) or step(self, *a, **k))
     assert main(["score", str(model), str(test), "-o", str(out), "--maps", str(maps),
                  "--batch-size", "2", "-q"]) == 0
+    assert len(passes) == 3
+    monkeypatch.undo()
     rows = list(csv.DictReader(out.open()))
     assert [r["path"] for r in rows] == [str(test / f"{i:03d}.png") for i in range(5)]
     det = VQVAEAnomalyDetector.load(model)
@@ -54,6 +62,12 @@ def test_score_writes_one_row_per_image_and_the_maps(model, tmp_path, capsys):
     assert [int(r["label"]) for r in rows] == det.predict(X).tolist()
     assert sorted(p.name for p in maps.iterdir()) == [f"{i:03d}.png" for i in range(5)]
     assert np.asarray(PIL.open(maps / "004.png")).shape == (16, 16, 3)
+    # The heat maps are anomaly_map's, on one colour scale (the first batch's 99.9th percentile).
+    m = det.anomaly_map(X)
+    vmax = float(np.quantile(m[:2], 0.999))
+    for i in (0, 4):
+        np.testing.assert_allclose(np.asarray(PIL.open(maps / f"{i:03d}.png")),
+                                   _heat_map(m[i], vmax), atol=1)
     # Without -o the CSV goes to standard output.
     assert main(["score", str(model), str(test), "-q"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "path,score,label"

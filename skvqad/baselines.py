@@ -24,10 +24,10 @@ from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .thresholds import offset_from_scores
+from .thresholds import CONTAMINATION_CONSTRAINT, offset_from_scores
 
 __all__ = ["KNNDistance", "PCAReconstructionError", "pixel_baselines", "flatten_images"]
 
@@ -63,9 +63,6 @@ class _ThresholdMixin(OutlierMixin):
         ndarray of shape (n_samples,), int
         """
         return np.where(self.decision_function(X) < 0, -1, 1)
-
-
-_CONTAMINATION = [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")]
 
 
 class KNNDistance(_ThresholdMixin, BaseEstimator):
@@ -104,7 +101,7 @@ class KNNDistance(_ThresholdMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "contamination": _CONTAMINATION,
+        "contamination": CONTAMINATION_CONSTRAINT,
         "n_jobs": [Integral, None],
     }
 
@@ -190,7 +187,7 @@ class PCAReconstructionError(_ThresholdMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left"),
                          Interval(Real, 0, 1, closed="neither")],
-        "contamination": _CONTAMINATION,
+        "contamination": CONTAMINATION_CONSTRAINT,
         "random_state": ["random_state"],
     }
 

@@ -47,7 +47,7 @@ from .maps import (
 )
 from .model import reconstruction
 from .net import CodebookRestart, build_net, resolve_device, train_net
-from .thresholds import offset_from_scores
+from .thresholds import CONTAMINATION_CONSTRAINT, offset_from_scores
 
 __all__ = ["VQVAEAnomalyDetector", "SCORING_PARAMS"]
 
@@ -339,7 +339,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "ssim_dilation_radius": [Interval(Integral, 0, None, closed="left")],
         "score_pooling": [StrOptions({"mean", "max"}), Interval(Real, 0, 1, closed="neither")],
         "bank_size": [Interval(Integral, 0, None, closed="left")],
-        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "contamination": CONTAMINATION_CONSTRAINT,
         "image_shape": [tuple, list, None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],

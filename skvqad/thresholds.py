@@ -15,8 +15,13 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 __all__ = ["threshold_from_normal", "offset_from_scores"]
+
+#: ``_parameter_constraints`` entry of ``contamination`` for the estimators
+#: whose ``offset_`` :func:`offset_from_scores` sets (the range it accepts).
+CONTAMINATION_CONSTRAINT = [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")]
 
 
 def threshold_from_normal(maps_normal, quantile: float = 0.99) -> float:

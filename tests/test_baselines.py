@@ -56,3 +56,17 @@ def test_pixel_baselines_flatten_images_as_the_detector_reads_them():
     np.testing.assert_allclose(got, want)
     want = KNNDistance().fit(flat).score_samples(flat[:5])
     np.testing.assert_allclose(models["knn"].fit(images).score_samples(images[:5]), want)
+
+
+@pytest.mark.parametrize("contamination", [0.0, 0.6, "0.1", True])
+def test_baselines_refuse_the_contamination_the_detector_refuses(data, contamination):
+    """One constraint (skvqad.thresholds.CONTAMINATION_CONSTRAINT) for all three estimators."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skvqad import VQVAEAnomalyDetector
+
+    for est in (KNNDistance(contamination=contamination),
+                PCAReconstructionError(contamination=contamination),
+                VQVAEAnomalyDetector(contamination=contamination, max_epochs=1, device="cpu")):
+        with pytest.raises(InvalidParameterError, match="'contamination' parameter"):
+            est.fit(data[0])

@@ -117,15 +117,18 @@ def image_shape_of(X: np.ndarray, image_shape) -> tuple[int, int, int]:
     return tuple(int(s) for s in shape)
 
 
-def check_images(X, *, image_shape=None, estimator=None) -> tuple[np.ndarray, tuple]:
+def check_images(
+    X, *, image_shape=None, estimator=None, integer_bits=None
+) -> tuple[np.ndarray, tuple]:
     """Validate image input: numeric, finite, non-empty, 2-D to 4-D.
 
     Integer images of another type than ``uint8``/``uint16`` (``int64``, as
     NumPy makes from Python ints, ``int32``, ``uint32``, ...) are read as
     8-bit if all their values lie in 0..255 and as 16-bit if they lie in
-    0..65535 (returned as a ``uint8``/``uint16`` copy); other integer values
-    raise a ``ValueError``: integers are never clipped. Tabular rows (2-D
-    ``X`` without ``image_shape``) are min-max scaled later and keep their type.
+    0..65535 (returned as a ``uint8``/``uint16`` copy), or at the depth
+    ``integer_bits`` when it is given (the one ``fit`` saw); other integer
+    values raise a ``ValueError``: integers are never clipped. Tabular rows
+    (2-D ``X`` without ``image_shape``) are min-max scaled later and keep their type.
 
     Parameters
     ----------
@@ -134,6 +137,10 @@ def check_images(X, *, image_shape=None, estimator=None) -> tuple[np.ndarray, tu
         ``(H, W)`` or ``(H, W, C)`` of flat 2-D input.
     estimator : estimator or None
         Named in error messages.
+    integer_bits : {8, 16} or None
+        The depth to read such integer images at, whatever their values
+        (so that a dark batch of 16-bit images is not read as 8-bit);
+        :func:`integer_bits_of` the images ``fit`` validated.
 
     Returns
     -------
@@ -162,14 +169,25 @@ def check_images(X, *, image_shape=None, estimator=None) -> tuple[np.ndarray, tu
     tabular = X.ndim == 2 and image_shape is None
     if X.dtype.kind in "iu" and X.dtype.type not in _SCALED_DTYPES and not tabular:
         low, high = int(X.min()), int(X.max())
-        if low < 0 or high > 65535:
+        limit = 65535 if integer_bits is None else 2**integer_bits - 1
+        if low < 0 or high > limit:
             raise ValueError(
                 f"X is an integer array ({X.dtype}) with values from {low} to {high}: integer "
-                "images must hold 8-bit (0..255) or 16-bit (0..65535) intensities. Pass "
-                "floats in [0, 1] for other data."
+                + ("images must hold 8-bit (0..255) or 16-bit (0..65535) intensities. "
+                   if integer_bits is None else
+                   f"images must hold {integer_bits}-bit intensities (0..{limit}), as the "
+                   "images fit saw. ")
+                + "Pass floats in [0, 1] for other data."
             )
-        X = X.astype(np.uint8 if high <= 255 else np.uint16)
+        if integer_bits is None:
+            integer_bits = 8 if high <= 255 else 16
+        X = X.astype(np.uint8 if integer_bits == 8 else np.uint16)
     return X, shape
+
+
+def integer_bits_of(X: np.ndarray) -> int | None:
+    """8 or 16 for images that :func:`check_images` returned as ``uint8``/``uint16``, else None."""
+    return {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(X.dtype)
 
 
 def count_clipped(X: np.ndarray, feature_range=None) -> int:

@@ -102,6 +102,7 @@ def write_detector(detector, path) -> None:
                 None if feature_range is None
                 else [torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in feature_range]
             ),
+            "integer_bits_": getattr(detector, "integer_bits_", None),
             "bank_": (
                 None if getattr(detector, "bank_", None) is None
                 else detector.bank_.detach().cpu().contiguous()
@@ -157,9 +158,12 @@ def read_detector(cls, path, device=None):
         n_downsampling = fitted["n_downsampling_"]
         feature_range = fitted["feature_range_"]
         bank = fitted["bank_"]
+        integer_bits = fitted.get("integer_bits_")  # absent from files written before it existed
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is an incomplete skvqad model file: {exc!r}") from exc
     _check_fitted(path, offset, image_shape, n_features, n_downsampling, feature_range)
+    if integer_bits not in (None, 8, 16) or isinstance(integer_bits, bool):
+        raise ValueError(f"{path}: integer_bits_ is {integer_bits!r}, not 8, 16 or None.")
     if bank is not None and not (
         torch.is_tensor(bank) and bank.dtype == torch.float32 and bank.ndim == 2
         and len(bank) >= 1 and bank.shape[1] == params.get("embedding_dim")
@@ -229,6 +233,7 @@ def read_detector(cls, path, device=None):
     detector.feature_range_ = (
         None if feature_range is None else tuple(t.numpy() for t in feature_range)
     )
+    detector.integer_bits_ = integer_bits
     detector.bank_ = None if bank is None else bank.to(net.device)
     return detector
 

@@ -34,6 +34,7 @@ from ._images import (
     UnitImages,
     check_images,
     count_clipped,
+    integer_bits_of,
     to_unit_images,
     warn_clipped,
 )
@@ -247,6 +248,11 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     feature_range_ : tuple of ndarray or None
         Per-feature minimum and maximum of 2-D training data given without
         ``image_shape`` (see ``image_shape``); None for images.
+    integer_bits_ : {8, 16} or None
+        Bit depth of integer training images (``uint8``: 8, ``uint16``: 16,
+        other integer types by their values); integer images of types other
+        than ``uint8``/``uint16`` are read at this depth when scored. None
+        for float images and tabular data.
     bank_ : torch.Tensor of shape (k, embedding_dim) or None
         The training encoder outputs kept for ``alignment="bank"``, on the
         net's device; None when ``bank_size=0``.
@@ -460,6 +466,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.feature_range_ = (
             (X.min(axis=0), X.max(axis=0)) if X.ndim == 2 and self.image_shape is None else None
         )
+        # Integer images of any type are uint8 or uint16 by now; scoring reads others as the same.
+        self.integer_bits_ = integer_bits_of(X) if self.feature_range_ is None else None
         # Converted batch by batch while training: a memmap is never copied as floats.
         images = UnitImages(X, shape, self.feature_range_)
         outside = images.count_clipped()
@@ -652,7 +660,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """Check ``X`` against the fitted shape; return it validated, not yet converted."""
         check_is_fitted(self)
         self._scoring_params()
-        X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
+        # Detectors pickled before integer_bits_ existed read integers by their values.
+        X, shape = check_images(X, image_shape=self.image_shape, estimator=self,
+                                integer_bits=getattr(self, "integer_bits_", None))
         if shape != self.image_shape_:
             n_features = int(np.prod(shape))
             if np.ndim(X) == 2 and n_features != self.n_features_in_:

@@ -37,7 +37,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._images import check_images
+from ._images import check_images, integer_bits_of
 from ._resize import resize_images, restore_dtype
 
 __all__ = ["IntensityScaler", "Grayscale", "ImageResizer"]
@@ -52,10 +52,16 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
 
     def _images(self, X, *, reset: bool) -> tuple[np.ndarray, int]:
         """``X`` as an ``(n, H, W, C)`` view, and its number of dimensions."""
-        X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
+        # Integer images of types other than uint8/uint16 are read at the depth fit saw
+        # (when fitted: these transformers also transform unfitted).
+        X, shape = check_images(
+            X, image_shape=self.image_shape, estimator=self,
+            integer_bits=None if reset else getattr(self, "integer_bits_", None),
+        )
         n_features = int(np.prod(shape))
         if reset:
             self.n_features_in_ = n_features
+            self.integer_bits_ = integer_bits_of(X)
         elif hasattr(self, "n_features_in_") and n_features != self.n_features_in_:
             raise ValueError(
                 f"X has {n_features} features, but {type(self).__name__} is expecting "
@@ -129,6 +135,10 @@ class IntensityScaler(_ImageTransformer):
         The intensities mapped to 0 and 1.
     n_features_in_ : int
         Values per image.
+    integer_bits_ : {8, 16} or None
+        Bit depth of the integer images seen in ``fit``, at which integer
+        images of types other than ``uint8``/``uint16`` are read afterwards
+        (unfitted: by their values); None for float images.
 
     Examples
     --------
@@ -245,8 +255,11 @@ class Grayscale(_ImageTransformer):
     Attributes
     ----------
     n_features_in_ : int
-        Values per image seen in ``fit`` (the transformer learns nothing
-        else and works unfitted).
+        Values per image seen in ``fit`` (the transformer works unfitted).
+    integer_bits_ : {8, 16} or None
+        Bit depth of the integer images seen in ``fit``, at which integer
+        images of types other than ``uint8``/``uint16`` are read afterwards
+        (unfitted: by their values); None for float images.
 
     Examples
     --------
@@ -314,8 +327,11 @@ class ImageResizer(_ImageTransformer):
     Attributes
     ----------
     n_features_in_ : int
-        Values per image seen in ``fit`` (the transformer learns nothing
-        else and works unfitted).
+        Values per image seen in ``fit`` (the transformer works unfitted).
+    integer_bits_ : {8, 16} or None
+        Bit depth of the integer images seen in ``fit``, at which integer
+        images of types other than ``uint8``/``uint16`` are read afterwards
+        (unfitted: by their values); None for float images.
 
     Examples
     --------

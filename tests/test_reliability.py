@@ -9,6 +9,7 @@ from conftest import make_stripes
 from skorch.callbacks import Callback
 
 from skvqad import VQVAEAnomalyDetector
+from skvqad.preprocessing import ImageResizer
 
 
 class RaiseAt(Callback):
@@ -106,6 +107,34 @@ def test_integer_images_in_16_bit_range_read_as_uint16(stripes, tiny_params):
     X16 = np.round(stripes * 65535).astype(np.uint16)
     det = VQVAEAnomalyDetector(**tiny_params).fit(X16)
     np.testing.assert_array_equal(det.score_samples(X16.astype(np.int64)), det.score_samples(X16))
+
+
+def test_integer_images_are_read_at_the_depth_fit_saw(stripes, tiny_params, tmp_path):
+    X16 = np.round(stripes * 65535).astype(np.uint16)
+    det = VQVAEAnomalyDetector(**tiny_params).fit(X16)
+    assert det.integer_bits_ == 16
+    # A dark batch of 16-bit images as int64 (values <= 255) is still 16-bit, not 8-bit.
+    dark = X16 // 300
+    assert dark.max() <= 255
+    np.testing.assert_array_equal(det.score_samples(dark.astype(np.int64)), det.score_samples(dark))
+    # ... also after save/load.
+    det.save(tmp_path / "m.skvqad")
+    loaded = VQVAEAnomalyDetector.load(tmp_path / "m.skvqad")
+    assert loaded.integer_bits_ == 16
+    np.testing.assert_array_equal(loaded.score_samples(dark.astype(np.int32)),
+                                  det.score_samples(dark))
+    # Fitted on 8-bit values, integers beyond 255 are refused, not read as 16-bit.
+    det8 = VQVAEAnomalyDetector(**tiny_params).fit(np.round(stripes * 255).astype(np.int64))
+    assert det8.integer_bits_ == 8
+    with pytest.raises(ValueError, match=r"8-bit intensities \(0..255\), as the images fit saw"):
+        det8.score_samples(dark.astype(np.int64) * 4)
+    assert VQVAEAnomalyDetector(**tiny_params).fit(stripes).integer_bits_ is None
+    # The image transformers keep the depth too (and keep the dtype they read).
+    resizer = ImageResizer((8, 8)).fit(X16)
+    assert resizer.integer_bits_ == 16
+    np.testing.assert_array_equal(resizer.transform(dark.astype(np.int64)),
+                                  resizer.transform(dark))
+    assert ImageResizer((8, 8)).transform(dark.astype(np.int64)).dtype == np.uint8  # unfitted
 
 
 @pytest.mark.parametrize("low, high", [(-1, 250), (0, 70000)])

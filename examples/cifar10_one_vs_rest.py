@@ -234,18 +234,22 @@ def main(argv=None):
             row = json.loads(path.read_text())
             # A parameter the row does not name (added to the detector since) must be at
             # its default: the row was run with what that default does.
+            # mixed_precision counts by what it resolves to ("auto" is bf16 on some machines
+            # only), checked below.
             defaults = VQVAEAnomalyDetector().get_params()
             differ = sorted(k for k in set(row["params"]) | set(params)
-                            if row["params"].get(k, defaults.get(k)) != params.get(k))
+                            if k != "mixed_precision"
+                            and row["params"].get(k, defaults.get(k)) != params.get(k))
             if differ or row["label"] != label:
                 parser.error(f"{path} was run with other settings ({differ or 'label'}); "
                              "use another --rows-dir")
             # Rows from before the "bf16" key were trained in float32.
             if row.get("bf16", False) != bf16:
                 precisions = ("float32", "bfloat16")
-                parser.error(f"{path} was trained in {precisions[row.get('bf16', False)]}, this "
-                             f"machine would train in {precisions[bf16]}; use another --rows-dir "
-                             "or --mixed-precision")
+                was = row.get("bf16", False)
+                parser.error(f"{path} was trained in {precisions[was]}, this run would train in "
+                             f"{precisions[bf16]}: pass --mixed-precision {str(was).lower()} to "
+                             "go on in its precision, or use another --rows-dir")
             rows.append(row)
             print(f"{name}: done before, in {path}", flush=True)
             continue

@@ -251,19 +251,21 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
     assert "include the time the run was paused: bird 125 s." in md
     # Rows run with other settings are not mixed into the table...
     for other, differ in (([a if a != "16" else "8" for a in argv], "n_embeddings"),
-                          (argv + ["--mixed-precision", "false"], "mixed_precision"),
                           (argv + ["--random-state", "1"], "random_state")):
         with pytest.raises(SystemExit):
             run_example("cifar10_one_vs_rest", other)
         err = capsys.readouterr().err.splitlines()[-1]
         assert "other settings" in err and differ in err
-    # ... nor rows trained in the other precision under the same settings.
-    bird["bf16"] = not native
-    (rows / "bird.json").write_text(json.dumps(bird))
+    # ... nor rows trained in the other precision: mixed_precision counts by what it
+    # resolves to, so rows made with "auto" go on with the flag that gives their precision.
+    same, flipped = ("true", "false") if native else ("false", "true")
     with pytest.raises(SystemExit):
-        run_example("cifar10_one_vs_rest", argv)
-    expected = "float32" if native else "bfloat16"
-    assert f"bird.json was trained in {expected}" in capsys.readouterr().err
+        run_example("cifar10_one_vs_rest", argv + ["--mixed-precision", flipped])
+    err = capsys.readouterr().err
+    assert f"airplane.json was trained in {'bfloat16' if native else 'float32'}" in err
+    assert f"pass --mixed-precision {same}" in err
+    run_example("cifar10_one_vs_rest", argv + ["--mixed-precision", same])
+    assert "airplane: done before" in capsys.readouterr().out
 
 
 def test_cifar10_recipe_benchmark(tmp_path):

@@ -102,7 +102,10 @@ def write_detector(detector, path) -> None:
                 None if feature_range is None
                 else [torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in feature_range]
             ),
-            "integer_bits_": getattr(detector, "integer_bits_", None),
+            "integer_bits_": (
+                None if getattr(detector, "integer_bits_", None) is None
+                else int(detector.integer_bits_)
+            ),
             "bank_": (
                 None if getattr(detector, "bank_", None) is None
                 else detector.bank_.detach().cpu().contiguous()
@@ -162,7 +165,7 @@ def read_detector(cls, path, device=None):
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is an incomplete skvqad model file: {exc!r}") from exc
     _check_fitted(path, offset, image_shape, n_features, n_downsampling, feature_range)
-    if integer_bits not in (None, 8, 16) or isinstance(integer_bits, bool):
+    if not (integer_bits is None or (type(integer_bits) is int and integer_bits in (8, 16))):
         raise ValueError(f"{path}: integer_bits_ is {integer_bits!r}, not 8, 16 or None.")
     if bank is not None and not (
         torch.is_tensor(bank) and bank.dtype == torch.float32 and bank.ndim == 2

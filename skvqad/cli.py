@@ -176,6 +176,9 @@ def _info(args) -> None:
              f"codes used {history[-1, 'codes_used']} of {detector.n_embeddings}",
              f"threshold (offset_): {detector.offset_:.6g}",
              "parameters:"]
+    bits = getattr(detector, "integer_bits_", None)
+    if bits is not None:
+        lines.insert(2, f"integer images: read as {bits}-bit (as in fit)")
     lines += [f"  {k} = {v!r}" for k, v in sorted(detector.get_params().items())]
     env = environment(detector.net_.device)
     lines.append(f"saved by: skvqad {saved_by}")

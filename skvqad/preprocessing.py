@@ -50,18 +50,25 @@ _IMAGE_SHAPE_DOC = """image_shape : tuple of int or None, default=None
 class _ImageTransformer(TransformerMixin, BaseEstimator):
     """Validation and output layout shared by the image transformers."""
 
+    #: Whether ``transform`` reads integer images at the depth ``fit`` saw: needed where the
+    #: output keeps the input's depth, not where it depends on the values alone.
+    _pins_integer_bits = True
+
     def _images(self, X, *, reset: bool) -> tuple[np.ndarray, int]:
         """``X`` as an ``(n, H, W, C)`` view, and its number of dimensions."""
         # Integer images of types other than uint8/uint16 are read at the depth fit saw
         # (when fitted: these transformers also transform unfitted).
+        pinned = self._pins_integer_bits and not reset
         X, shape = check_images(
             X, image_shape=self.image_shape, estimator=self,
-            integer_bits=None if reset else getattr(self, "integer_bits_", None),
+            integer_bits=getattr(self, "integer_bits_", None) if pinned else None,
         )
         n_features = int(np.prod(shape))
         if reset:
             self.n_features_in_ = n_features
-            self.integer_bits_ = integer_bits_of(X)
+            if self._pins_integer_bits:
+                tabular = X.ndim == 2 and self.image_shape is None
+                self.integer_bits_ = None if tabular else integer_bits_of(X)
         elif hasattr(self, "n_features_in_") and n_features != self.n_features_in_:
             raise ValueError(
                 f"X has {n_features} features, but {type(self).__name__} is expecting "
@@ -80,7 +87,7 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Check ``X`` and record ``n_features_in_``.
+        """Check ``X`` and record ``n_features_in_`` (and ``integer_bits_``).
 
         Parameters
         ----------
@@ -136,9 +143,9 @@ class IntensityScaler(_ImageTransformer):
     n_features_in_ : int
         Values per image.
     integer_bits_ : {8, 16} or None
-        Bit depth of the integer images seen in ``fit``, at which integer
-        images of types other than ``uint8``/``uint16`` are read afterwards
-        (unfitted: by their values); None for float images.
+        With ``in_range="dtype"`` only: the bit depth of the integer images
+        seen in ``fit``, at which integer images of types other than
+        ``uint8``/``uint16`` are read afterwards; None for float images.
 
     Examples
     --------
@@ -148,6 +155,12 @@ class IntensityScaler(_ImageTransformer):
     array([[[0.  , 0.25],
             [0.5 , 1.  ]]], dtype=float32)
     """
+
+    @property
+    def _pins_integer_bits(self) -> bool:
+        # With in_range="dtype" the depth is the range; otherwise the values and the range
+        # alone decide the output, and clip=True promises to take values beyond fit's.
+        return isinstance(self.in_range, str) and self.in_range == "dtype"
 
     _parameter_constraints: dict = {
         "in_range": [StrOptions({"fit", "dtype"}), tuple, list],
@@ -259,7 +272,8 @@ class Grayscale(_ImageTransformer):
     integer_bits_ : {8, 16} or None
         Bit depth of the integer images seen in ``fit``, at which integer
         images of types other than ``uint8``/``uint16`` are read afterwards
-        (unfitted: by their values); None for float images.
+        (unfitted: by their values); None for float images and
+        tabular rows.
 
     Examples
     --------
@@ -331,7 +345,8 @@ class ImageResizer(_ImageTransformer):
     integer_bits_ : {8, 16} or None
         Bit depth of the integer images seen in ``fit``, at which integer
         images of types other than ``uint8``/``uint16`` are read afterwards
-        (unfitted: by their values); None for float images.
+        (unfitted: by their values); None for float images and
+        tabular rows.
 
     Examples
     --------

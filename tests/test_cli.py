@@ -77,7 +77,7 @@ def test_info_describes_the_model(model, capsys):
     assert main(["info", str(model)]) == 0
     text = capsys.readouterr().out
     assert "16x16 pixels, 1 channel(s)" in text and "2 epochs" in text
-    assert "n_embeddings = 8" in text
+    assert "n_embeddings = 8" in text and "integer images: read as 8-bit" in text
     assert "saved by: skvqad 0." in text and "running with: skvqad" in text
 
 

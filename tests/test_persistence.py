@@ -163,6 +163,9 @@ def set_fitted(name, value):
      "'codebook.weight' is not a finite tensor"),
     (lambda p: p["fitted"]["bank_"].__setitem__((0, 0), float("nan")), "bank_ is not a finite"),
     (set_fitted("bank_", torch.zeros(3, 5)), "bank_ is not a finite"),
+    (set_fitted("integer_bits_", 12), "integer_bits_ is 12"),
+    (set_fitted("integer_bits_", 8.0), "integer_bits_ is 8.0"),
+    (set_fitted("integer_bits_", torch.tensor(8)), "integer_bits_ is tensor"),
 ])
 def test_stored_values_pass_the_checks_of_fit(fitted, tmp_path, change, match):
     path = tmp_path / "model.skvqad"
@@ -266,3 +269,14 @@ def test_unknown_params_from_a_newer_version_are_ignored(fitted, stripes, tmp_pa
     with pytest.warns(UserWarning, match="future_option"):
         loaded = VQVAEAnomalyDetector.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.score_samples(stripes), fitted.score_samples(stripes))
+
+
+def test_files_without_integer_bits_load_with_the_old_rule(fitted, stripes, tmp_path):
+    """Files written before integer_bits_ existed read integers by their values."""
+    path = tmp_path / "model.skvqad"
+    fitted.save(path)
+    rewrite(path, set_fitted("integer_bits_", KeyError))
+    loaded = VQVAEAnomalyDetector.load(path)
+    assert loaded.integer_bits_ is None
+    X8 = np.round(stripes * 255).astype(np.int64)
+    np.testing.assert_array_equal(loaded.score_samples(X8), fitted.score_samples(X8.astype(np.uint8)))

@@ -9,7 +9,7 @@ from conftest import make_stripes
 from skorch.callbacks import Callback
 
 from skvqad import VQVAEAnomalyDetector
-from skvqad.preprocessing import ImageResizer
+from skvqad.preprocessing import ImageResizer, IntensityScaler
 
 
 class RaiseAt(Callback):
@@ -135,6 +135,13 @@ def test_integer_images_are_read_at_the_depth_fit_saw(stripes, tiny_params, tmp_
     np.testing.assert_array_equal(resizer.transform(dark.astype(np.int64)),
                                   resizer.transform(dark))
     assert ImageResizer((8, 8)).transform(dark.astype(np.int64)).dtype == np.uint8  # unfitted
+    scaler = IntensityScaler(in_range="dtype").fit(X16.astype(np.int64))
+    np.testing.assert_allclose(scaler.transform(dark.astype(np.int64)), dark / 65535, rtol=1e-6)
+    # With the range fit saw, the depth plays no part: brighter integers are clipped as promised.
+    X8 = np.round(stripes * 200).astype(np.int64)
+    scaler = IntensityScaler().fit(X8)
+    assert not hasattr(scaler, "integer_bits_")
+    assert scaler.transform(X8 + 100).max() == 1.0
 
 
 @pytest.mark.parametrize("low, high", [(-1, 250), (0, 70000)])

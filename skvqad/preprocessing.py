@@ -37,14 +37,31 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._docstrings import fill_doc
 from ._images import check_images, integer_bits_of
 from ._resize import resize_images, restore_dtype
 
 __all__ = ["IntensityScaler", "Grayscale", "ImageResizer"]
 
-_IMAGE_SHAPE_DOC = """image_shape : tuple of int or None, default=None
-        ``(H, W)`` or ``(H, W, C)`` of flat 2-D input; with None each row is
-        an image of 1 x d pixels (as in :class:`VQVAEAnomalyDetector`)."""
+#: Docstring pieces of the transformers, filled in by ``_fill_doc``.
+_DOC_PIECES = {
+    "image_shape": [
+        "image_shape : tuple of int or None, default=None",
+        "``(H, W)`` or ``(H, W, C)`` of flat 2-D input.",
+    ],
+    "n_features_in_": [
+        "n_features_in_ : int",
+        "Values per image seen in ``fit`` (the transformer works unfitted).",
+    ],
+    "integer_bits_": [
+        "integer_bits_ : {8, 16} or None",
+        "Bit depth of the integer images seen in ``fit``, at which integer",
+        "images of types other than ``uint8``/``uint16`` are read afterwards",
+        "(unfitted: by their values); None for float images and",
+        "tabular rows.",
+    ],
+}
+_fill_doc = fill_doc(_DOC_PIECES)
 
 
 class _ImageTransformer(TransformerMixin, BaseEstimator):
@@ -118,6 +135,7 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         return tags
 
 
+@_fill_doc
 class IntensityScaler(_ImageTransformer):
     """Scale image intensities to [0, 1].
 
@@ -133,8 +151,7 @@ class IntensityScaler(_ImageTransformer):
         type (0-255 for ``uint8``; an error for floats); or ``(low, high)``.
     clip : bool, default=True
         Clip the result to [0, 1] (new images may exceed the training range).
-    image_shape : tuple of int or None, default=None
-        ``(H, W)`` or ``(H, W, C)`` of flat 2-D input.
+    {image_shape}
 
     Attributes
     ----------
@@ -252,6 +269,7 @@ class IntensityScaler(_ImageTransformer):
         return tags
 
 
+@_fill_doc
 class Grayscale(_ImageTransformer):
     """Convert RGB(A) images to one luminance channel.
 
@@ -262,18 +280,12 @@ class Grayscale(_ImageTransformer):
 
     Parameters
     ----------
-    image_shape : tuple of int or None, default=None
-        ``(H, W)`` or ``(H, W, C)`` of flat 2-D input.
+    {image_shape}
 
     Attributes
     ----------
-    n_features_in_ : int
-        Values per image seen in ``fit`` (the transformer works unfitted).
-    integer_bits_ : {8, 16} or None
-        Bit depth of the integer images seen in ``fit``, at which integer
-        images of types other than ``uint8``/``uint16`` are read afterwards
-        (unfitted: by their values); None for float images and
-        tabular rows.
+    {n_features_in_}
+    {integer_bits_}
 
     Examples
     --------
@@ -322,6 +334,7 @@ class Grayscale(_ImageTransformer):
         return self._layout(images, min(ndim, 3))
 
 
+@_fill_doc
 class ImageResizer(_ImageTransformer):
     """Resize images to a fixed size (bilinear, antialiased when shrinking).
 
@@ -335,18 +348,12 @@ class ImageResizer(_ImageTransformer):
     ----------
     size : int or tuple of int
         ``(height, width)`` of the output, or one int for square images.
-    image_shape : tuple of int or None, default=None
-        ``(H, W)`` or ``(H, W, C)`` of flat 2-D input.
+    {image_shape}
 
     Attributes
     ----------
-    n_features_in_ : int
-        Values per image seen in ``fit`` (the transformer works unfitted).
-    integer_bits_ : {8, 16} or None
-        Bit depth of the integer images seen in ``fit``, at which integer
-        images of types other than ``uint8``/``uint16`` are read afterwards
-        (unfitted: by their values); None for float images and
-        tabular rows.
+    {n_features_in_}
+    {integer_bits_}
 
     Examples
     --------

@@ -87,3 +87,15 @@ def test_pipeline_scores_predicts_and_reaches_anomaly_map():
     assert maps.shape == (24, 16, 16)
     np.testing.assert_allclose(-maps.mean(axis=(1, 2)), scores, rtol=1e-5)
     np.testing.assert_array_equal(pipe.fit_predict(X), pipe.predict(X))
+
+
+def test_shared_docstring_pieces_are_filled_in():
+    """No ``{name}`` placeholder is left in the docs that share pieces (skvqad._docstrings)."""
+    import re
+
+    from skvqad.datasets import load_image_folder, load_mvtec_ad
+
+    for obj in (IntensityScaler, Grayscale, ImageResizer, load_image_folder, load_mvtec_ad):
+        assert not re.search(r"^\s*\{\w+\}\s*$", obj.__doc__, re.M), obj
+    assert "    integer_bits_ : {8, 16} or None\n        Bit depth" in ImageResizer.__doc__
+    assert "    n_jobs : int or None, default=None\n        Read the files" in load_image_folder.__doc__

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._docstrings import fill_doc
 from .._resize import resize_images
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ _GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B
 
 _COLOR_MODES = (None, "rgb", "grayscale")
 
-#: Docstring pieces shared by the loaders, filled in by :func:`_fill_doc`: a
+#: Docstring pieces shared by the loaders, filled in by ``_fill_doc``: a
 #: parameter's line, then its description.
 _DOC_PIECES = {
     "n_jobs": [
@@ -42,26 +43,7 @@ _DOC_PIECES = {
 }
 
 
-def _fill_doc(func):
-    """Replace each line ``{name}`` of ``func``'s docstring by ``_DOC_PIECES[name]``.
-
-    The piece takes the placeholder's indentation (its description four
-    spaces more), whether or not the compiler stripped the docstring's
-    common indentation (Python 3.13 does).
-    """
-    if not func.__doc__:  # None under python -OO
-        return func
-    lines = []
-    for line in func.__doc__.split("\n"):
-        name = line.strip()[1:-1] if line.strip().startswith("{") else None
-        if name in _DOC_PIECES:
-            indent = line[: len(line) - len(line.lstrip())]
-            head, *body = _DOC_PIECES[name]
-            lines += [indent + head] + [indent + "    " + text for text in body]
-        else:
-            lines.append(line)
-    func.__doc__ = "\n".join(lines)
-    return func
+_fill_doc = fill_doc(_DOC_PIECES)
 
 
 def _import_pil():

@@ -88,7 +88,7 @@ def _fit(args) -> None:
         detector.set_params(verbose=1)  # skorch's table of epochs and a progress bar
     try:
         detector.fit(images)
-    except ValueError as exc:  # parameter validation, as in fit
+    except (ValueError, FloatingPointError) as exc:  # parameter validation; a diverging loss
         raise CommandError(str(exc)) from exc
     detector.save(args.output)
     print(f"Saved {args.output}", file=sys.stderr)

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from conftest import make_stripes
 
 from skvqad import VQVAEAnomalyDetector
@@ -111,3 +112,21 @@ def test_errors_exit_2_with_one_clear_line(model, tmp_path, capsys):
     capsys.readouterr()
     fails(["info", str(tmp_path / "nowhere.skvqad")], "nowhere.skvqad")
     fails(["info", str(big / "000.png")], "not a readable skvqad model file")
+
+
+def test_numeric_failures_exit_2_with_the_cause(model, tmp_path, capsys):
+    # A loss that diverges in fit ends with the detector's own message on one line, and
+    # no model file; a model file whose weights hold NaN is refused when score loads it.
+    train = folder(tmp_path / "train", make_stripes(24, size=16))
+    assert main(["fit", str(train), "-o", str(tmp_path / "m"), *TINY, "--set", "lr=1e30"]) == 2
+    err = capsys.readouterr().err
+    assert "loss is not finite" in err and "Traceback" not in err, err
+    assert not (tmp_path / "m").exists()
+    det = VQVAEAnomalyDetector.load(model)
+    with torch.no_grad():
+        next(det.net_.module_.parameters()).fill_(float("nan"))
+    broken = tmp_path / "broken.skvqad"
+    det.save(broken)
+    assert main(["score", str(broken), str(train), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a finite tensor" in err and "Traceback" not in err, err

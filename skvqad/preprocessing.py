@@ -72,7 +72,11 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
     _pins_integer_bits = True
 
     def _images(self, X, *, reset: bool) -> tuple[np.ndarray, int]:
-        """``X`` as an ``(n, H, W, C)`` view, and its number of dimensions."""
+        """``X`` as an ``(n, H, W, C)`` view, and its number of dimensions.
+
+        With ``reset`` (in ``fit``) nothing is recorded: ``fit`` calls :meth:`_record`
+        once it has succeeded, so a failing ``fit`` leaves the last fit whole.
+        """
         # Integer images of types other than uint8/uint16 are read at the depth fit saw
         # (when fitted: these transformers also transform unfitted).
         pinned = self._pins_integer_bits and not reset
@@ -81,17 +85,21 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
             integer_bits=getattr(self, "integer_bits_", None) if pinned else None,
         )
         n_features = int(np.prod(shape))
-        if reset:
-            self.n_features_in_ = n_features
-            if self._pins_integer_bits:
-                tabular = X.ndim == 2 and self.image_shape is None
-                self.integer_bits_ = None if tabular else integer_bits_of(X)
-        elif hasattr(self, "n_features_in_") and n_features != self.n_features_in_:
+        if not reset and hasattr(self, "n_features_in_") and n_features != self.n_features_in_:
             raise ValueError(
                 f"X has {n_features} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
             )
         return X.reshape((len(X),) + shape), X.ndim
+
+    def _record(self, images: np.ndarray, ndim: int) -> None:
+        """Set ``n_features_in_`` (and ``integer_bits_``) from the images ``fit`` read."""
+        self.n_features_in_ = int(np.prod(images.shape[1:]))
+        if self._pins_integer_bits:
+            tabular = ndim == 2 and self.image_shape is None
+            self.integer_bits_ = None if tabular else integer_bits_of(images)
+        else:  # not a stale depth from an earlier fit with other parameters
+            self.__dict__.pop("integer_bits_", None)
 
     @staticmethod
     def _layout(images: np.ndarray, ndim: int) -> np.ndarray:
@@ -125,7 +133,7 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         >>> Grayscale().fit(X).n_features_in_, ImageResizer(2).fit(X).n_features_in_
         (60, 60)
         """
-        self._images(X, reset=True)
+        self._record(*self._images(X, reset=True))
         return self
 
     def __sklearn_tags__(self):
@@ -217,7 +225,7 @@ class IntensityScaler(_ImageTransformer):
         >>> scaler.data_min_, scaler.data_max_
         (0.0, 255.0)
         """
-        images, _ = self._images(X, reset=True)
+        images, ndim = self._images(X, reset=True)
         if isinstance(self.in_range, str) and self.in_range == "fit":
             low, high = images.min(), images.max()
         elif isinstance(self.in_range, str):
@@ -231,6 +239,7 @@ class IntensityScaler(_ImageTransformer):
             if len(self.in_range) != 2 or not self.in_range[0] < self.in_range[1]:
                 raise ValueError(f"in_range must be (low, high) with low < high, got {self.in_range}.")
             low, high = self.in_range
+        self._record(images, ndim)
         self.data_min_, self.data_max_ = float(low), float(high)
         return self
 

@@ -99,3 +99,21 @@ def test_shared_docstring_pieces_are_filled_in():
         assert not re.search(r"^\s*\{\w+\}\s*$", obj.__doc__, re.M), obj
     assert "    integer_bits_ : {8, 16} or None\n        Bit depth" in ImageResizer.__doc__
     assert "    n_jobs : int or None, default=None\n        Read the files" in load_image_folder.__doc__
+
+
+def test_a_failing_fit_leaves_the_last_fit_whole():
+    X16 = np.arange(24, dtype=np.uint16).reshape(2, 3, 4) * 2000
+    scaler = IntensityScaler(in_range="dtype").fit(X16)
+    before = dict(vars(scaler))
+    # Other images, float: in_range="dtype" refuses them after reading their shape.
+    with pytest.raises(ValueError, match="needs integer images"):
+        scaler.fit(np.zeros((2, 5, 5)))
+    assert vars(scaler) == before and scaler.integer_bits_ == 16 and scaler.n_features_in_ == 12
+    np.testing.assert_allclose(scaler.transform(X16), X16 / 65535, rtol=1e-6)
+    with pytest.raises(ValueError, match="low < high"):
+        scaler.set_params(in_range=(5, 1)).fit(np.zeros((2, 5, 5)))
+    assert {k: v for k, v in vars(scaler).items() if k != "in_range"} == {
+        k: v for k, v in before.items() if k != "in_range"}
+    # A refit with in_range="fit" keeps no depth from the earlier fit (it reads none).
+    scaler.set_params(in_range="fit").fit(X16.astype(np.int64) // 300)
+    assert not hasattr(scaler, "integer_bits_") and scaler.data_max_ == 23 * 2000 // 300

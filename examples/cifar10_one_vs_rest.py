@@ -25,8 +25,12 @@ variance) and an IsolationForest on the pixels.
 ``--rows-dir`` makes a long run resumable: each class's row is written there
 as soon as the class is done, classes already there are skipped (if they were
 run with the same settings), and the table is made from every row in the
-folder. The paper's protocol at the paper's network size takes most of an
-hour per class on 2 CPU cores, so run it in the background::
+folder. Beside each row, ``<class>.scores.npz`` keeps every column's image
+scores and the ``normal`` mask of the test images, so that other combinations
+of the scores can be evaluated later without retraining (e.g.
+``roc_auc_score(f["normal"], f["ssim"])``). The paper's protocol at the
+paper's network size takes most of an hour per class on 2 CPU cores, so run
+it in the background::
 
     nohup python examples/cifar10_one_vs_rest.py --data-dir cifar10-jpg --max-epochs 20 \
         --rows-dir results/cifar10_rows --json results/cifar10.json \
@@ -125,7 +129,10 @@ def make_detector(args):
 
 
 def run_class(detector, name, train, X_test, normal):
-    """One row: the detector's five columns and the three baselines on the same split."""
+    """One row: the detector's five columns and the three baselines on the same split.
+
+    Returns the row (the AUROCs, times, ...) and each column's image scores.
+    """
     t0 = time.perf_counter()
     detector.fit(train)
     row = {"class": name, "n_train": len(train), "n_test": len(X_test),
@@ -133,14 +140,15 @@ def run_class(detector, name, train, X_test, normal):
            "codes_used": int(detector.history_[-1, "codes_used"]),
            "bf16": bool(detector.net_.bf16_enabled)}
     t0 = time.perf_counter()
-    for key, scores in detector.score_samples_multi(X_test, SCORES).items():
-        row[key] = roc_auc_score(normal, scores)
+    scores = detector.score_samples_multi(X_test, SCORES)
     row["score_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     for key, model in pixel_baselines(random_state=0).items():
-        row[key] = roc_auc_score(normal, model.fit(train).score_samples(X_test))
+        scores[key] = model.fit(train).score_samples(X_test)
     row["baseline_seconds"] = time.perf_counter() - t0
-    return row
+    for key, values in scores.items():
+        row[key] = roc_auc_score(normal, values)
+    return row, scores
 
 
 def write(path, text):
@@ -149,6 +157,15 @@ def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_scores(path, scores, normal):
+    """Each column's image scores (float32) and the ``normal`` mask, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, normal=normal,
+                        **{k: np.asarray(v, dtype=np.float32) for k, v in scores.items()})
     os.replace(tmp, path)
 
 
@@ -257,10 +274,12 @@ def main(argv=None):
         train = X_train[y_train == k]
         if args.quick:
             train = train[np.random.default_rng(k).permutation(len(train))[:500]]
-        row = run_class(detector, name, train, X_test, y_test == k)
+        row, scores = run_class(detector, name, train, X_test, y_test == k)
         row.update(params=params, label=label, **environment(detector.net_.device))
         rows.append(row)
         if path is not None:
+            # The scores first: a row on disk always has its scores beside it.
+            write_scores(path.with_suffix(".scores.npz"), scores, y_test == k)
             write(path, json.dumps(row, indent=2))
         print(f"{name}: " + "  ".join(f"{key} {row[key]:.3f}" for key in COLUMNS)
               + f"  ({row['fit_seconds']:.0f} s fit, {row['codes_used']} codes used)", flush=True)

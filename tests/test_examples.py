@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from skvqad.net import cpu_has_native_bf16
 
@@ -213,8 +214,18 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
             "--json", str(out), "--markdown", str(tmp_path / "cifar10.md"),
             "--n-embeddings", "16", "--dilation-radius", "0", "--rows-dir", str(rows)]
     run_example("cifar10_one_vs_rest", argv + ["--classes", "airplane", "bird"])
-    assert sorted(p.name for p in rows.iterdir()) == ["airplane.json", "bird.json"]
+    assert sorted(p.name for p in rows.iterdir()) == [
+        "airplane.json", "airplane.scores.npz", "bird.json", "bird.scores.npz"]
     first = json.loads(out.read_text())
+    # Beside each row, the image scores of every column, from which its AUROCs come.
+    with np.load(rows / "bird.scores.npz") as f:
+        assert f["normal"].sum() == 4 and len(f["normal"]) == 12
+        assert set(f.files) == {"normal", "ssim", "ssim+am", "am", "ssim+am-rel", "am-rel",
+                                "knn", "pca", "iforest"}
+        for key, auroc in first["rows"][1].items():
+            if key in f:
+                assert f[key].dtype == np.float32 and len(f[key]) == 12
+                assert roc_auc_score(f["normal"], f[key]) == pytest.approx(auroc, abs=1e-6), key
     # A resumed run skips the classes already in --rows-dir and runs the rest; a row made
     # before a parameter existed (here: without score_pooling) resumes if it is at its default.
     bird = json.loads((rows / "bird.json").read_text())

@@ -151,21 +151,18 @@ def run_class(detector, name, train, X_test, normal):
     return row, scores
 
 
-def write(path, text):
-    """Write ``text`` to ``path`` atomically: a stopped run never leaves half a file."""
+def write(path, text=None, **arrays):
+    """Write ``text``, or ``arrays`` as a compressed ``.npz``, to ``path`` atomically.
+
+    A stopped run never leaves half a file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_scores(path, scores, normal):
-    """Each column's image scores (float32) and the ``normal`` mask, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, normal=normal,
-                        **{k: np.asarray(v, dtype=np.float32) for k, v in scores.items()})
+    tmp = path.with_name(path.name + ".tmp" + path.suffix)  # np.savez keeps an .npz name
+    if arrays:
+        np.savez_compressed(tmp, **arrays)
+    else:
+        tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -279,7 +276,8 @@ def main(argv=None):
         rows.append(row)
         if path is not None:
             # The scores first: a row on disk always has its scores beside it.
-            write_scores(path.with_suffix(".scores.npz"), scores, y_test == k)
+            write(path.with_suffix(".scores.npz"), normal=y_test == k,
+                  **{key: np.asarray(v, dtype=np.float32) for key, v in scores.items()})
             write(path, json.dumps(row, indent=2))
         print(f"{name}: " + "  ".join(f"{key} {row[key]:.3f}" for key in COLUMNS)
               + f"  ({row['fit_seconds']:.0f} s fit, {row['codes_used']} codes used)", flush=True)

@@ -392,3 +392,46 @@ def test_bf16_accuracy_benchmark(tmp_path, capsys):
         assert [row["bf16"] for row in rows] == [precision == "bf16"] * 3
     assert "--mixed-precision true" in result["runs"][1]["command"]
     assert result["summary"] == {}  # one float32 seed: no seed noise to compare with
+
+
+def test_cifar10_score_fusion_benchmark(tmp_path):
+    """Ranks of SSIM and the AM fused per image, from the example's <class>.scores.npz."""
+    rows = tmp_path / "rows"
+    rows.mkdir()
+    rng = np.random.default_rng(0)
+    normal = np.r_[np.ones(20, bool), np.zeros(20, bool)]
+    # SSIM catches the first half of the anomalies, the AM the second half: each alone
+    # misses half of them, an image called as anomalous as its worse score misses none.
+    ssim, am = rng.random(40) + 2, rng.random(40) + 2
+    ssim[20:30] -= 2
+    am[30:] -= 2
+    columns = {k: rng.random(40).astype(np.float32)
+               for k in ("ssim+am", "ssim+am-rel", "am-rel", "knn", "pca", "iforest")}
+    np.savez(rows / "cat.scores.npz", normal=normal, ssim=ssim.astype(np.float32),
+             am=am.astype(np.float32), **columns)
+    (rows / "cat.json").write_text(json.dumps({"class": "cat", "device": "CPU, 2 threads",
+                                               "versions": {"torch": "9.9"}}))
+    out = tmp_path / "fusion"
+    argv = ["--rows-dir", str(rows), "--out", str(out)]
+    run_example("cifar10_score_fusion", argv, folder=ROOT / "benchmarks")
+    result = json.loads(out.with_suffix(".json").read_text())
+    row = result["rows"][0]
+    assert row["class"] == "cat" and row["n_test"] == 40 and row["n_normal"] == 20
+    assert row["ssim"] == pytest.approx(roc_auc_score(normal, ssim)) and row["ssim"] < 0.8
+    assert row["am"] == pytest.approx(roc_auc_score(normal, am)) and row["am"] < 0.8
+    assert row["knn"] == pytest.approx(roc_auc_score(normal, columns["knn"]))
+    assert row["rank-min(ssim,am)"] == 1.0
+    # The rank mean, against ranks made another way (no ties here).
+    ranks = np.argsort(np.argsort(ssim)) + np.argsort(np.argsort(am))
+    assert row["rank-mean(ssim,am)"] == pytest.approx(roc_auc_score(normal, ranks))
+    assert result["means"]["ssim"] == row["ssim"] and result["transductive"] is True
+    md = out.with_suffix(".md").read_text()
+    assert f"Produced by `{result['command']}`" in md and "CPU, 2 threads, torch 9.9" in md
+    assert "| **mean (1)** |" in md
+    # A file that lacks a score is named, and an empty folder is refused.
+    np.savez(rows / "dog.scores.npz", normal=normal, ssim=ssim)
+    with pytest.raises(ValueError, match="dog.scores.npz has no am, am-rel"):
+        run_example("cifar10_score_fusion", argv, folder=ROOT / "benchmarks")
+    with pytest.raises(SystemExit, match="no <class>.scores.npz"):
+        run_example("cifar10_score_fusion", ["--rows-dir", str(tmp_path / "none"), "--out", str(out)],
+                    folder=ROOT / "benchmarks")

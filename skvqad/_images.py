@@ -15,6 +15,7 @@ __all__ = [
     "DataRangeWarning",
     "check_images",
     "image_shape_of",
+    "is_tabular",
     "to_unit_images",
     "count_clipped",
     "warn_clipped",
@@ -44,6 +45,22 @@ class DataRangeWarning(UserWarning):
 
 #: Integer image types that are scaled to [0, 1] by their maximum value.
 _SCALED_DTYPES = (np.uint8, np.uint16)
+
+
+def is_tabular(ndim: int, image_shape) -> bool:
+    """Whether input of ``ndim`` dimensions is tabular: 2-D with no ``image_shape`` to
+    read it as images.
+
+    Tabular data is min-max scaled per feature and has no integer bit depth; the
+    detector, the transformers and :func:`check_images` all ask this one function.
+
+    Examples
+    --------
+    >>> from skvqad._images import is_tabular
+    >>> is_tabular(2, None), is_tabular(2, (8, 8)), is_tabular(3, None)
+    (True, False, False)
+    """
+    return ndim == 2 and image_shape is None
 
 
 def image_shape_of(X: np.ndarray, image_shape) -> tuple[int, int, int]:
@@ -166,8 +183,7 @@ def check_images(
         input_name="X",
     )
     shape = image_shape_of(X, image_shape)
-    tabular = X.ndim == 2 and image_shape is None
-    if X.dtype.kind in "iu" and X.dtype.type not in _SCALED_DTYPES and not tabular:
+    if X.dtype.kind in "iu" and X.dtype.type not in _SCALED_DTYPES and not is_tabular(X.ndim, image_shape):
         low, high = int(X.min()), int(X.max())
         limit = 65535 if integer_bits is None else 2**integer_bits - 1
         if low < 0 or high > limit:

@@ -35,6 +35,7 @@ from ._images import (
     check_images,
     count_clipped,
     integer_bits_of,
+    is_tabular,
     to_unit_images,
     warn_clipped,
 )
@@ -464,7 +465,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             X = X[self._inlier_mask(y, len(X))]
         # Tabular data (2-D, no image_shape) is min-max scaled per feature.
         self.feature_range_ = (
-            (X.min(axis=0), X.max(axis=0)) if X.ndim == 2 and self.image_shape is None else None
+            (X.min(axis=0), X.max(axis=0)) if is_tabular(X.ndim, self.image_shape) else None
         )
         # Integer images of any type are uint8 or uint16 by now; scoring reads others as the same.
         self.integer_bits_ = integer_bits_of(X) if self.feature_range_ is None else None

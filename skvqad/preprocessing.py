@@ -38,7 +38,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._docstrings import fill_doc
-from ._images import check_images, integer_bits_of
+from ._images import check_images, integer_bits_of, is_tabular
 from ._resize import resize_images, restore_dtype
 
 __all__ = ["IntensityScaler", "Grayscale", "ImageResizer"]
@@ -96,7 +96,7 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         """Set ``n_features_in_`` (and ``integer_bits_``) from the images ``fit`` read."""
         self.n_features_in_ = int(np.prod(images.shape[1:]))
         if self._pins_integer_bits:
-            tabular = ndim == 2 and self.image_shape is None
+            tabular = is_tabular(ndim, self.image_shape)  # of the input, not of (n, H, W, C)
             self.integer_bits_ = None if tabular else integer_bits_of(images)
         else:  # not a stale depth from an earlier fit with other parameters
             self.__dict__.pop("integer_bits_", None)

@@ -1,24 +1,38 @@
-"""Do SSIM and the AM fused by rank beat either alone? (issue #12)
+"""Do SSIM and the AM fused per image beat either alone? (issue #12)
 
 On the CIFAR-10 paper protocol, the SSIM score and the alignment-map (AM)
 score fail on different classes: SSIM is the better score on automobile, cat
 and dog, the AM on bird and deer, and the paper's product map (SSIM+AM)
 follows the AM. This script measures, without retraining, whether a fusion
-that neither score dominates does better: it reads the image scores that
+that neither score dominates does better. It reads the image scores that
 ``examples/cifar10_one_vs_rest.py --rows-dir`` keeps beside each row
 (``<class>.scores.npz``) and computes the image AUROC of
 
 - each score alone (the baseline in the same run: the same images, the same
   networks), and
-- the mean and the minimum of the per-image ranks of SSIM and the AM (squared
-  or relative). Every score is oriented as ``score_samples`` is, higher is
-  more normal; the minimum calls an image as anomalous as its more anomalous
-  score says.
+- the mean and the minimum of SSIM and the AM (squared or relative), each
+  first put on a common scale. Every score is oriented as ``score_samples``
+  is, higher is more normal; the minimum calls an image as anomalous as its
+  more anomalous score says.
 
-The ranks are taken over the test images, which is **transductive**: it shows
-whether fusing is worth building, not what a deployed detector would score. A
-deployable fusion would map each score through its distribution over the
-training images instead, which the score files do not keep.
+The common scales:
+
+``rank``
+    the rank among the test images. **Transductive**: it shows whether fusing
+    is worth building, not what a deployed detector would score.
+``cdf``
+    the fraction of the class's training images that score lower or the same
+    (the empirical distribution function of the training scores).
+``z``
+    the score standardized by the training scores' mean and standard
+    deviation.
+
+``cdf`` and ``z`` use the training images only, as a deployed detector could;
+they need the training scores (``train_<column>`` in the file), which rows
+run before the example kept them lack; those rows get ``rank`` only (the
+table shows which).
+The training images are the ones the network was fitted on, so their scores
+are more normal than those of unseen normal images.
 
 Command (no network runs; a second or two)::
 
@@ -42,29 +56,39 @@ from _common import command_line, versions_text, write_results
 #: Result key -> label of the single scores read from the files.
 SINGLE = {"ssim": "SSIM", "am": "AM", "am-rel": "rel. AM", "ssim+am": "SSIM+AM (product map)",
           "ssim+am-rel": "SSIM+AM, rel. AM", "knn": "kNN pixels"}
-#: Result key -> (how the ranks are combined, the two scores).
-FUSIONS = {
-    "rank-mean(ssim,am)": ("mean", ("ssim", "am")),
-    "rank-mean(ssim,am-rel)": ("mean", ("ssim", "am-rel")),
-    "rank-min(ssim,am)": ("min", ("ssim", "am")),
-    "rank-min(ssim,am-rel)": ("min", ("ssim", "am-rel")),
-}
+SCALES = ("rank", "cdf", "z")
+PAIRS = (("ssim", "am"), ("ssim", "am-rel"))
+#: Result key -> (scale, how the scaled scores are combined, the two scores).
+FUSIONS = {f"{scale}-{how}({a},{b})": (scale, how, (a, b))
+           for scale in SCALES for how in ("mean", "min") for a, b in PAIRS}
 
 
-def fuse(scores, how, keys):
-    """The per-image fusion of the ranks of ``scores[k]`` for ``k`` in ``keys``.
+def scaled(scores, key, scale):
+    """``scores[key]`` on a common scale, from the test images (``rank``) or the training
+    images' scores ``scores["train_" + key]`` (``cdf``, ``z``).
 
-    The ranks are combined before any division, so that equal sums of ranks stay equal
-    (dividing each rank by n first breaks such ties by rounding).
+    Ranks and distribution values are whole counts, so that equal sums stay equal when
+    they are combined (dividing by n first would break such ties by rounding).
     """
-    ranks = np.stack([rankdata(scores[k]) for k in keys])
-    return ranks.mean(axis=0) if how == "mean" else ranks.min(axis=0)
+    x = scores[key]
+    if scale == "rank":
+        return rankdata(x)
+    train = scores[f"train_{key}"]
+    if scale == "cdf":
+        return np.searchsorted(np.sort(train), x, side="right").astype(np.float64)
+    return (x - train.mean()) / train.std()
+
+
+def fuse(scores, scale, how, keys):
+    """The per-image mean or minimum of ``scores[k]`` on ``scale``, for ``k`` in ``keys``."""
+    values = np.stack([scaled(scores, k, scale) for k in keys])
+    return values.mean(axis=0) if how == "mean" else values.min(axis=0)
 
 
 def class_row(path):
     """The AUROC of every single score and fusion of one ``<class>.scores.npz``."""
     with np.load(path) as f:
-        needed = {"normal", *SINGLE, *(k for _, keys in FUSIONS.values() for k in keys)}
+        needed = {"normal", *SINGLE, *(k for pair in PAIRS for k in pair)}
         missing = sorted(needed - set(f.files))
         if missing:
             raise ValueError(f"{path} has no {', '.join(missing)}; it was not written by "
@@ -72,11 +96,19 @@ def class_row(path):
         scores = {k: np.asarray(f[k], dtype=np.float64) for k in f.files}
     normal = scores.pop("normal").astype(bool)
     row = {"class": path.name.removesuffix(".scores.npz"), "n_test": int(normal.size),
-           "n_normal": int(normal.sum())}
+           "n_normal": int(normal.sum()), "train_scores": "train_ssim" in scores}
     row.update({k: float(roc_auc_score(normal, scores[k])) for k in SINGLE})
-    row.update({k: float(roc_auc_score(normal, fuse(scores, how, keys)))
-                for k, (how, keys) in FUSIONS.items()})
+    for key, (scale, how, keys) in FUSIONS.items():
+        if scale == "rank" or all(f"train_{k}" in scores for k in keys):
+            row[key] = float(roc_auc_score(normal, fuse(scores, scale, how, keys)))
     return row
+
+
+def label(key):
+    if key in SINGLE:
+        return SINGLE[key]
+    scale, how, (a, b) = FUSIONS[key]
+    return f"{how} of {SINGLE[a]}, {SINGLE[b]} as {scale}"
 
 
 def main(argv=None):
@@ -100,21 +132,32 @@ def main(argv=None):
             made = json.loads(meta.read_text())
             made_by[row["class"]] = {"device": made.get("device"), "versions": made.get("versions")}
     keys = [*SINGLE, *FUSIONS]
-    means = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    # Each key's mean over the classes that have it, and every key's mean over the classes
+    # with training scores (those that all the fusions have), to compare like with like.
+    calibrated = [r for r in rows if r["train_scores"]]
+    means = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys
+             if any(k in r for r in rows)}
+    means_calibrated = {k: float(np.mean([r[k] for r in calibrated])) for k in keys
+                        if calibrated}
     command = command_line(__file__, argv)
-    result = {"command": command, "rows": rows, "means": means, "scores_made_by": made_by,
-              "transductive": True}
+    result = {"command": command, "rows": rows, "means": means,
+              "means_classes_with_train_scores": means_calibrated, "scores_made_by": made_by}
 
-    lines = [f"Image AUROC on CIFAR-10 one-vs-rest, from the image scores in `{rows_dir}`: each "
-             "score alone, and the mean / minimum of the per-image ranks of SSIM and the AM. "
-             "The ranks are over the test images (transductive: whether fusing is worth "
-             "building, not a deployed score).", "",
-             "| class | " + " | ".join([*SINGLE.values(), *FUSIONS]) + " |",
-             "|---" * (1 + len(keys)) + "|"]
-    for row in rows:
-        lines.append(f"| {row['class']} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |")
-    lines.append(f"| **mean ({len(rows)})** | " + " | ".join(f"**{means[k]:.3f}**" for k in keys)
-                 + " |")
+    names = [r["class"] for r in rows]
+    lines = [f"Image AUROC on CIFAR-10 one-vs-rest, from the image scores in `{rows_dir}`: "
+             "each score alone, and the mean / minimum of SSIM and the AM put on a common "
+             "scale: `rank` among the test images (transductive: whether fusing is worth "
+             "building), `cdf` and `z` from the training images' scores (deployable; only "
+             "for classes whose file keeps them).", "",
+             "| score | " + " | ".join(names) + f" | mean (classes) | mean ({len(calibrated)} "
+             "with training scores) |",
+             "|---" * (len(names) + 3) + "|"]
+    for key in keys:
+        n = sum(key in r for r in rows)
+        cells = [f"{r[key]:.3f}" if key in r else "–" for r in rows]
+        cells.append(f"**{means[key]:.3f}** ({n})" if n else "–")
+        cells.append(f"{means_calibrated[key]:.3f}" if calibrated else "–")
+        lines.append(f"| {label(key)} | " + " | ".join(cells) + " |")
     made = {(m["device"], versions_text(m["versions"] or {})) for m in made_by.values()}
     origin = "; ".join(f"{d}, {v}" for d, v in sorted(made)) or "an unrecorded device"
     lines += ["", f"Produced by `{command}` (NumPy, scipy and scikit-learn only); the scores "

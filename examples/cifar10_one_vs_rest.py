@@ -28,7 +28,9 @@ run with the same settings), and the table is made from every row in the
 folder. Beside each row, ``<class>.scores.npz`` keeps every column's image
 scores and the ``normal`` mask of the test images, so that other combinations
 of the scores can be evaluated later without retraining (e.g.
-``roc_auc_score(f["normal"], f["ssim"])``). The paper's protocol at the
+``roc_auc_score(f["normal"], f["ssim"])``), and the detector's columns on the
+class's training images (``f["train_ssim"]``, ...), on which such a
+combination would be calibrated (``benchmarks/cifar10_score_fusion.py``). The paper's protocol at the
 paper's network size takes most of an hour per class on 2 CPU cores, so run
 it in the background::
 
@@ -128,10 +130,12 @@ def make_detector(args):
                                 random_state=args.random_state)
 
 
-def run_class(detector, name, train, X_test, normal):
+def run_class(detector, name, train, X_test, normal, train_scores=False):
     """One row: the detector's five columns and the three baselines on the same split.
 
-    Returns the row (the AUROCs, times, ...) and each column's image scores.
+    Returns the row (the AUROCs, times, ...) and each column's image scores; with
+    ``train_scores``, also the detector's columns on the training images, under
+    ``train_<column>`` (what a fusion of the columns would calibrate on).
     """
     t0 = time.perf_counter()
     detector.fit(train)
@@ -148,6 +152,11 @@ def run_class(detector, name, train, X_test, normal):
     row["baseline_seconds"] = time.perf_counter() - t0
     for key, values in scores.items():
         row[key] = roc_auc_score(normal, values)
+    if train_scores:
+        t0 = time.perf_counter()
+        on_train = detector.score_samples_multi(train, SCORES)
+        row["train_score_seconds"] = time.perf_counter() - t0
+        scores.update({f"train_{key}": values for key, values in on_train.items()})
     return row, scores
 
 
@@ -271,7 +280,8 @@ def main(argv=None):
         train = X_train[y_train == k]
         if args.quick:
             train = train[np.random.default_rng(k).permutation(len(train))[:500]]
-        row, scores = run_class(detector, name, train, X_test, y_test == k)
+        row, scores = run_class(detector, name, train, X_test, y_test == k,
+                                train_scores=path is not None)
         row.update(params=params, label=label, **environment(detector.net_.device))
         rows.append(row)
         if path is not None:

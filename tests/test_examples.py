@@ -220,12 +220,25 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
     # Beside each row, the image scores of every column, from which its AUROCs come.
     with np.load(rows / "bird.scores.npz") as f:
         assert f["normal"].sum() == 4 and len(f["normal"]) == 12
-        assert set(f.files) == {"normal", "ssim", "ssim+am", "am", "ssim+am-rel", "am-rel",
-                                "knn", "pca", "iforest"}
+        detector_columns = {"ssim", "ssim+am", "am", "ssim+am-rel", "am-rel"}
+        assert set(f.files) == {"normal", "knn", "pca", "iforest", *detector_columns,
+                                *(f"train_{k}" for k in detector_columns)}
         for key, auroc in first["rows"][1].items():
             if key in f:
                 assert f[key].dtype == np.float32 and len(f[key]) == 12
                 assert roc_auc_score(f["normal"], f[key]) == pytest.approx(auroc, abs=1e-6), key
+        # ... and the detector's columns on the class's 6 training images.
+        for key in detector_columns:
+            assert f[f"train_{key}"].dtype == np.float32 and len(f[f"train_{key}"]) == 6
+        assert not np.array_equal(f["train_ssim"], f["train_am"])
+    assert first["rows"][1]["train_score_seconds"] > 0
+    # benchmarks/cifar10_score_fusion.py reads these files, training scores included.
+    run_example("cifar10_score_fusion", ["--rows-dir", str(rows), "--out", str(tmp_path / "fu")],
+                folder=ROOT / "benchmarks")
+    fusion = json.loads((tmp_path / "fu.json").read_text())
+    assert [r["class"] for r in fusion["rows"]] == ["airplane", "bird"]
+    assert fusion["rows"][1]["ssim"] == pytest.approx(first["rows"][1]["ssim"], abs=1e-6)
+    assert all(r["train_scores"] and "cdf-mean(ssim,am-rel)" in r for r in fusion["rows"])
     # A resumed run skips the classes already in --rows-dir and runs the rest; a row made
     # before a parameter existed (here: without score_pooling) resumes if it is at its default.
     bird = json.loads((rows / "bird.json").read_text())
@@ -395,7 +408,8 @@ def test_bf16_accuracy_benchmark(tmp_path, capsys):
 
 
 def test_cifar10_score_fusion_benchmark(tmp_path):
-    """Ranks of SSIM and the AM fused per image, from the example's <class>.scores.npz."""
+    """SSIM and the AM fused per image, from the example's <class>.scores.npz: on test ranks,
+    and on the training scores' distribution or standardization where the file keeps them."""
     rows = tmp_path / "rows"
     rows.mkdir()
     rng = np.random.default_rng(0)
@@ -407,27 +421,46 @@ def test_cifar10_score_fusion_benchmark(tmp_path):
     am[30:] -= 2
     columns = {k: rng.random(40).astype(np.float32)
                for k in ("ssim+am", "ssim+am-rel", "am-rel", "knn", "pca", "iforest")}
+    train = {"train_ssim": rng.random(30) + 2, "train_am": rng.random(30) * 3 + 1.5,
+             "train_am-rel": rng.random(30)}
     np.savez(rows / "cat.scores.npz", normal=normal, ssim=ssim.astype(np.float32),
-             am=am.astype(np.float32), **columns)
+             am=am.astype(np.float32), **columns,
+             **{k: v.astype(np.float32) for k, v in train.items()})
     (rows / "cat.json").write_text(json.dumps({"class": "cat", "device": "CPU, 2 threads",
                                                "versions": {"torch": "9.9"}}))
+    # An older row: no training scores, so only the test-rank fusions.
+    np.savez(rows / "bird.scores.npz", normal=normal, ssim=am.astype(np.float32),
+             am=ssim.astype(np.float32), **columns)
     out = tmp_path / "fusion"
     argv = ["--rows-dir", str(rows), "--out", str(out)]
     run_example("cifar10_score_fusion", argv, folder=ROOT / "benchmarks")
     result = json.loads(out.with_suffix(".json").read_text())
-    row = result["rows"][0]
-    assert row["class"] == "cat" and row["n_test"] == 40 and row["n_normal"] == 20
-    assert row["ssim"] == pytest.approx(roc_auc_score(normal, ssim)) and row["ssim"] < 0.8
-    assert row["am"] == pytest.approx(roc_auc_score(normal, am)) and row["am"] < 0.8
-    assert row["knn"] == pytest.approx(roc_auc_score(normal, columns["knn"]))
-    assert row["rank-min(ssim,am)"] == 1.0
-    # The rank mean, against ranks made another way (no ties here).
+    bird, cat = result["rows"]
+    assert cat["class"] == "cat" and cat["n_test"] == 40 and cat["n_normal"] == 20
+    assert cat["ssim"] == pytest.approx(roc_auc_score(normal, ssim)) and cat["ssim"] < 0.8
+    assert cat["am"] == pytest.approx(roc_auc_score(normal, am)) and cat["am"] < 0.8
+    assert cat["knn"] == pytest.approx(roc_auc_score(normal, columns["knn"]))
+    assert cat["rank-min(ssim,am)"] == 1.0
+    # The fusions, against scales made another way (no ties here).
     ranks = np.argsort(np.argsort(ssim)) + np.argsort(np.argsort(am))
-    assert row["rank-mean(ssim,am)"] == pytest.approx(roc_auc_score(normal, ranks))
-    assert result["means"]["ssim"] == row["ssim"] and result["transductive"] is True
+    assert cat["rank-mean(ssim,am)"] == pytest.approx(roc_auc_score(normal, ranks))
+    f32 = {k: v.astype(np.float32).astype(np.float64) for k, v in train.items()}
+    cdf = [(f32[f"train_{k}"][:, None] <= x.astype(np.float32)[None]).mean(axis=0)
+           for k, x in (("ssim", ssim), ("am", am))]
+    assert cat["cdf-min(ssim,am)"] == pytest.approx(roc_auc_score(normal, np.minimum(*cdf)))
+    z = [(x.astype(np.float32) - f32[f"train_{k}"].mean()) / f32[f"train_{k}"].std()
+         for k, x in (("ssim", ssim), ("am", am))]
+    assert cat["z-mean(ssim,am)"] == pytest.approx(roc_auc_score(normal, z[0] + z[1]))
+    assert cat["z-mean(ssim,am)"] != pytest.approx(cat["rank-mean(ssim,am)"])
+    assert cat["train_scores"] and not bird["train_scores"]
+    assert "rank-min(ssim,am-rel)" in bird and not any(k.startswith(("cdf", "z-")) for k in bird)
+    # Means over the classes that have each fusion, and over those with training scores.
+    assert result["means"]["ssim"] == pytest.approx((bird["ssim"] + cat["ssim"]) / 2)
+    assert result["means"]["cdf-min(ssim,am)"] == cat["cdf-min(ssim,am)"]
+    assert result["means_classes_with_train_scores"]["ssim"] == cat["ssim"]
     md = out.with_suffix(".md").read_text()
     assert f"Produced by `{result['command']}`" in md and "CPU, 2 threads, torch 9.9" in md
-    assert "| **mean (1)** |" in md
+    assert "| min of SSIM, AM as cdf | – | " in md and "| mean (1 with training scores) |" in md
     # A file that lacks a score is named, and an empty folder is refused.
     np.savez(rows / "dog.scores.npz", normal=normal, ssim=ssim)
     with pytest.raises(ValueError, match="dog.scores.npz has no am, am-rel"):

@@ -4,35 +4,39 @@ On the CIFAR-10 paper protocol, the SSIM score and the alignment-map (AM)
 score fail on different classes: SSIM is the better score on automobile, cat
 and dog, the AM on bird and deer, and the paper's product map (SSIM+AM)
 follows the AM. This script measures, without retraining, whether a fusion
-that neither score dominates does better. It reads the image scores that
-``examples/cifar10_one_vs_rest.py --rows-dir`` keeps beside each row
-(``<class>.scores.npz``) and computes the image AUROC of
+in which neither score outweighs the other does better. It reads the image
+scores that ``examples/cifar10_one_vs_rest.py --rows-dir`` keeps beside each
+row (``<class>.scores.npz``) and computes the image AUROC of
 
 - each score alone (the baseline in the same run: the same images, the same
   networks), and
 - the mean and the minimum of SSIM and the AM (squared or relative), each
   first put on a common scale. Every score is oriented as ``score_samples``
   is, higher is more normal; the minimum calls an image as anomalous as its
-  more anomalous score says.
+  more anomalous score says (on anomaly scores: the maximum).
 
 The common scales:
 
 ``rank``
     the rank among the test images. **Transductive**: it shows whether fusing
     is worth building, not what a deployed detector would score.
-``cdf``
-    the fraction of the class's training images that score lower or the same
-    (the empirical distribution function of the training scores).
+``ecdf``
+    the number of the class's training images that score lower or the same
+    (the training scores' empirical distribution function, times their
+    number, which is the same for every column). A test image below every
+    training image gets 0, whatever its margin; the table gives the share of
+    test images at 0, where this scale cannot tell them apart.
 ``z``
     the score standardized by the training scores' mean and standard
     deviation.
 
-``cdf`` and ``z`` use the training images only, as a deployed detector could;
-they need the training scores (``train_<column>`` in the file), which rows
-run before the example kept them lack; those rows get ``rank`` only (the
-table shows which).
-The training images are the ones the network was fitted on, so their scores
-are more normal than those of unseen normal images.
+``ecdf`` and ``z`` use the training images only, as a deployed detector
+could; they need the training scores (``train_<column>`` in the file), which
+rows run before the example kept them lack; those rows get ``rank`` only (the
+table shows which). The training images are the ones the network was fitted
+on, so their scores are more normal than those of unseen normal images.
+Rows with no scores file at all (run before the example kept one) are named
+in the output and left out.
 
 Command (no network runs; a second or two)::
 
@@ -56,7 +60,8 @@ from _common import command_line, versions_text, write_results
 #: Result key -> label of the single scores read from the files.
 SINGLE = {"ssim": "SSIM", "am": "AM", "am-rel": "rel. AM", "ssim+am": "SSIM+AM (product map)",
           "ssim+am-rel": "SSIM+AM, rel. AM", "knn": "kNN pixels"}
-SCALES = ("rank", "cdf", "z")
+#: Scale -> its label in the table.
+SCALES = {"rank": "test ranks (transductive)", "ecdf": "training ECDF", "z": "training z-score"}
 PAIRS = (("ssim", "am"), ("ssim", "am-rel"))
 #: Result key -> (scale, how the scaled scores are combined, the two scores).
 FUSIONS = {f"{scale}-{how}({a},{b})": (scale, how, (a, b))
@@ -65,16 +70,16 @@ FUSIONS = {f"{scale}-{how}({a},{b})": (scale, how, (a, b))
 
 def scaled(scores, key, scale):
     """``scores[key]`` on a common scale, from the test images (``rank``) or the training
-    images' scores ``scores["train_" + key]`` (``cdf``, ``z``).
+    images' scores ``scores["train_" + key]`` (``ecdf``, ``z``).
 
-    Ranks and distribution values are whole counts, so that equal sums stay equal when
-    they are combined (dividing by n first would break such ties by rounding).
+    Ranks and ECDF values are whole counts, so that equal sums stay equal when they are
+    combined (dividing by n first would break such ties by rounding).
     """
     x = scores[key]
     if scale == "rank":
         return rankdata(x)
     train = scores[f"train_{key}"]
-    if scale == "cdf":
+    if scale == "ecdf":
         return np.searchsorted(np.sort(train), x, side="right").astype(np.float64)
     return (x - train.mean()) / train.std()
 
@@ -95,12 +100,18 @@ def class_row(path):
                              "examples/cifar10_one_vs_rest.py --rows-dir")
         scores = {k: np.asarray(f[k], dtype=np.float64) for k in f.files}
     normal = scores.pop("normal").astype(bool)
+    fused = {k for pair in PAIRS for k in pair}
     row = {"class": path.name.removesuffix(".scores.npz"), "n_test": int(normal.size),
-           "n_normal": int(normal.sum()), "train_scores": "train_ssim" in scores}
+           "n_normal": int(normal.sum()),
+           "has_train_scores": all(f"train_{k}" in scores for k in fused)}
     row.update({k: float(roc_auc_score(normal, scores[k])) for k in SINGLE})
     for key, (scale, how, keys) in FUSIONS.items():
-        if scale == "rank" or all(f"train_{k}" in scores for k in keys):
+        if scale == "rank" or row["has_train_scores"]:
             row[key] = float(roc_auc_score(normal, fuse(scores, scale, how, keys)))
+    if row["has_train_scores"]:
+        # The share of test images that score below every training image (ECDF 0).
+        row["below_training"] = {k: float(np.mean(scores[k] < scores[f"train_{k}"].min()))
+                                 for k in sorted(fused)}
     return row
 
 
@@ -108,7 +119,7 @@ def label(key):
     if key in SINGLE:
         return SINGLE[key]
     scale, how, (a, b) = FUSIONS[key]
-    return f"{how} of {SINGLE[a]}, {SINGLE[b]} as {scale}"
+    return f"{how} of {SINGLE[a]}, {SINGLE[b]} on {SCALES[scale]}"
 
 
 def main(argv=None):
@@ -124,44 +135,54 @@ def main(argv=None):
         raise SystemExit(f"no <class>.scores.npz in {rows_dir}: run examples/cifar10_one_vs_rest.py "
                          "with --rows-dir first")
     rows = [class_row(p) for p in paths]
+    names = [r["class"] for r in rows]
+    without_scores = sorted(p.stem for p in rows_dir.glob("*.json") if p.stem not in names)
     # The device and versions of the runs that made the scores (the fusion itself is NumPy).
     made_by = {}
-    for row in rows:
-        meta = rows_dir / f"{row['class']}.json"
+    for name in names:
+        meta = rows_dir / f"{name}.json"
         if meta.exists():
             made = json.loads(meta.read_text())
-            made_by[row["class"]] = {"device": made.get("device"), "versions": made.get("versions")}
+            made_by[name] = {"device": made.get("device"), "versions": made.get("versions")}
     keys = [*SINGLE, *FUSIONS]
     # Each key's mean over the classes that have it, and every key's mean over the classes
     # with training scores (those that all the fusions have), to compare like with like.
-    calibrated = [r for r in rows if r["train_scores"]]
+    calibrated = [r for r in rows if r["has_train_scores"]]
     means = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys
              if any(k in r for r in rows)}
     means_calibrated = {k: float(np.mean([r[k] for r in calibrated])) for k in keys
                         if calibrated}
     command = command_line(__file__, argv)
     result = {"command": command, "rows": rows, "means": means,
-              "means_classes_with_train_scores": means_calibrated, "scores_made_by": made_by}
+              "means_classes_with_train_scores": means_calibrated,
+              "rows_without_scores": without_scores, "scores_made_by": made_by}
 
-    names = [r["class"] for r in rows]
+    header = [*names, "mean (classes)"] + (
+        [f"mean over the {len(calibrated)} with training scores"] if calibrated else [])
     lines = [f"Image AUROC on CIFAR-10 one-vs-rest, from the image scores in `{rows_dir}`: "
              "each score alone, and the mean / minimum of SSIM and the AM put on a common "
-             "scale: `rank` among the test images (transductive: whether fusing is worth "
-             "building), `cdf` and `z` from the training images' scores (deployable; only "
-             "for classes whose file keeps them).", "",
-             "| score | " + " | ".join(names) + f" | mean (classes) | mean ({len(calibrated)} "
-             "with training scores) |",
-             "|---" * (len(names) + 3) + "|"]
+             "scale: their ranks among the test images (transductive: whether fusing is "
+             "worth building), or their training ECDF or z-score (from the training images' "
+             "scores: deployable; only for classes whose file keeps them).", "",
+             "| score | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
     for key in keys:
         n = sum(key in r for r in rows)
         cells = [f"{r[key]:.3f}" if key in r else "–" for r in rows]
-        cells.append(f"**{means[key]:.3f}** ({n})" if n else "–")
-        cells.append(f"{means_calibrated[key]:.3f}" if calibrated else "–")
+        cells.append(f"{means[key]:.3f} ({n})" if n else "–")
+        if calibrated:
+            cells.append(f"{means_calibrated[key]:.3f}")
         lines.append(f"| {label(key)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if calibrated:
+        lines.append("Share of test images below every training image (ECDF 0): " + "; ".join(
+            f"{r['class']} " + ", ".join(f"{SINGLE[k]} {v:.1%}" for k, v in
+                                         r["below_training"].items()) for r in calibrated) + ".")
+    if without_scores:
+        lines.append("Rows without a scores file, left out: " + ", ".join(without_scores) + ".")
     made = {(m["device"], versions_text(m["versions"] or {})) for m in made_by.values()}
     origin = "; ".join(f"{d}, {v}" for d, v in sorted(made)) or "an unrecorded device"
-    lines += ["", f"Produced by `{command}` (NumPy, scipy and scikit-learn only); the scores "
-              f"were made on {origin}."]
+    lines.append(f"Produced by `{command}` (NumPy, scipy and scikit-learn only); the scores "
+                 f"were made on {origin}.")
     write_results(args.out, result, lines)
     print("\n".join(lines))
     return result

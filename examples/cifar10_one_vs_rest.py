@@ -192,7 +192,7 @@ def table(rows, label, env, seconds):
                  + " | ".join(f"**{means[k]:.3f}**" for k in keys) + " | |")
     # main() keeps one precision per table; rows from before the "bf16" key trained in float32.
     precision = "bfloat16 autocast" if rows[0].get("bf16", False) else "float32"
-    lines += ["", f"{seconds:.0f} s of training and scoring in all on {env['device']}, "
+    lines += ["", f"{seconds:.0f} s of VQ-VAE training and scoring in all on {env['device']}, "
               f"training in {precision}; "
               + ", ".join(f"{k} {v}" for k, v in env["versions"].items())]
     # A row may say how long its run was stopped (e.g. SIGSTOP to free the cores).
@@ -292,7 +292,8 @@ def main(argv=None):
         print(f"{name}: " + "  ".join(f"{key} {row[key]:.3f}" for key in COLUMNS)
               + f"  ({row['fit_seconds']:.0f} s fit, {row['codes_used']} codes used)", flush=True)
 
-    seconds = sum(r["fit_seconds"] + r["score_seconds"] for r in rows)
+    seconds = sum(r["fit_seconds"] + r["score_seconds"] + r.get("train_score_seconds", 0)
+                  for r in rows)
     env = {"device": rows[-1]["device"], "versions": rows[-1]["versions"]}
     lines, means = table(rows, label, env, seconds)
     command = "python examples/cifar10_one_vs_rest.py " + " ".join(

@@ -238,7 +238,7 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
     fusion = json.loads((tmp_path / "fu.json").read_text())
     assert [r["class"] for r in fusion["rows"]] == ["airplane", "bird"]
     assert fusion["rows"][1]["ssim"] == pytest.approx(first["rows"][1]["ssim"], abs=1e-6)
-    assert all(r["train_scores"] and "cdf-mean(ssim,am-rel)" in r for r in fusion["rows"])
+    assert all(r["has_train_scores"] and "ecdf-mean(ssim,am-rel)" in r for r in fusion["rows"])
     # A resumed run skips the classes already in --rows-dir and runs the rest; a row made
     # before a parameter existed (here: without score_pooling) resumes if it is at its default.
     bird = json.loads((rows / "bird.json").read_text())
@@ -423,11 +423,14 @@ def test_cifar10_score_fusion_benchmark(tmp_path):
                for k in ("ssim+am", "ssim+am-rel", "am-rel", "knn", "pca", "iforest")}
     train = {"train_ssim": rng.random(30) + 2, "train_am": rng.random(30) * 3 + 1.5,
              "train_am-rel": rng.random(30)}
+    # Test images that score exactly as training images do count them as lower or the same.
+    ssim[:8], am[:8] = train["train_ssim"][:8], train["train_am"][10:18]
     np.savez(rows / "cat.scores.npz", normal=normal, ssim=ssim.astype(np.float32),
              am=am.astype(np.float32), **columns,
              **{k: v.astype(np.float32) for k, v in train.items()})
     (rows / "cat.json").write_text(json.dumps({"class": "cat", "device": "CPU, 2 threads",
                                                "versions": {"torch": "9.9"}}))
+    (rows / "deer.json").write_text("{}")  # a row from before the scores files
     # An older row: no training scores, so only the test-rank fusions.
     np.savez(rows / "bird.scores.npz", normal=normal, ssim=am.astype(np.float32),
              am=ssim.astype(np.float32), **columns)
@@ -444,23 +447,29 @@ def test_cifar10_score_fusion_benchmark(tmp_path):
     # The fusions, against scales made another way (no ties here).
     ranks = np.argsort(np.argsort(ssim)) + np.argsort(np.argsort(am))
     assert cat["rank-mean(ssim,am)"] == pytest.approx(roc_auc_score(normal, ranks))
-    f32 = {k: v.astype(np.float32).astype(np.float64) for k, v in train.items()}
-    cdf = [(f32[f"train_{k}"][:, None] <= x.astype(np.float32)[None]).mean(axis=0)
-           for k, x in (("ssim", ssim), ("am", am))]
-    assert cat["cdf-min(ssim,am)"] == pytest.approx(roc_auc_score(normal, np.minimum(*cdf)))
-    z = [(x.astype(np.float32) - f32[f"train_{k}"].mean()) / f32[f"train_{k}"].std()
+    f32 = {k: np.float32(v) for k, v in train.items()}
+    counts = [(f32[f"train_{k}"][:, None] <= np.float32(x)[None]).sum(axis=0)
+              for k, x in (("ssim", ssim), ("am", am))]
+    assert cat["ecdf-min(ssim,am)"] == pytest.approx(roc_auc_score(normal, np.minimum(*counts)))
+    assert cat["ecdf-mean(ssim,am)"] == pytest.approx(roc_auc_score(normal, counts[0] + counts[1]))
+    z = [(np.float32(x) - f32[f"train_{k}"].mean()) / f32[f"train_{k}"].std()
          for k, x in (("ssim", ssim), ("am", am))]
     assert cat["z-mean(ssim,am)"] == pytest.approx(roc_auc_score(normal, z[0] + z[1]))
+    assert cat["z-min(ssim,am)"] == pytest.approx(roc_auc_score(normal, np.minimum(*z)))
     assert cat["z-mean(ssim,am)"] != pytest.approx(cat["rank-mean(ssim,am)"])
-    assert cat["train_scores"] and not bird["train_scores"]
-    assert "rank-min(ssim,am-rel)" in bird and not any(k.startswith(("cdf", "z-")) for k in bird)
+    assert cat["below_training"]["ssim"] == pytest.approx(np.mean(counts[0] == 0))
+    assert cat["has_train_scores"] and not bird["has_train_scores"]
+    assert "rank-min(ssim,am-rel)" in bird and not any(k.startswith(("ecdf", "z-")) for k in bird)
     # Means over the classes that have each fusion, and over those with training scores.
     assert result["means"]["ssim"] == pytest.approx((bird["ssim"] + cat["ssim"]) / 2)
-    assert result["means"]["cdf-min(ssim,am)"] == cat["cdf-min(ssim,am)"]
+    assert result["means"]["ecdf-min(ssim,am)"] == cat["ecdf-min(ssim,am)"]
     assert result["means_classes_with_train_scores"]["ssim"] == cat["ssim"]
+    assert result["rows_without_scores"] == ["deer"]
     md = out.with_suffix(".md").read_text()
     assert f"Produced by `{result['command']}`" in md and "CPU, 2 threads, torch 9.9" in md
-    assert "| min of SSIM, AM as cdf | – | " in md and "| mean (1 with training scores) |" in md
+    assert "| min of SSIM, AM on training ECDF | – | " in md
+    assert "| mean over the 1 with training scores |" in md
+    assert "left out: deer." in md
     # A file that lacks a score is named, and an empty folder is refused.
     np.savez(rows / "dog.scores.npz", normal=normal, ssim=ssim)
     with pytest.raises(ValueError, match="dog.scores.npz has no am, am-rel"):

@@ -477,3 +477,41 @@ def test_cifar10_score_fusion_benchmark(tmp_path):
     with pytest.raises(SystemExit, match="no <class>.scores.npz"):
         run_example("cifar10_score_fusion", ["--rows-dir", str(tmp_path / "none"), "--out", str(out)],
                     folder=ROOT / "benchmarks")
+
+
+def test_cifar10_score_contrast_benchmark(tmp_path):
+    """Spearman's rho of each score with image contrast, and each score minus its contrast
+    line fitted on the training images, from the example's <class>.scores.npz."""
+    root = cifar_like_folder(tmp_path / "cifar")
+    test = np.stack([np.asarray(PIL.open(p).convert("RGB"))
+                     for name in ("airplane", "automobile", "bird")
+                     for p in sorted((root / "test" / name).iterdir())])
+    train = np.stack([np.asarray(PIL.open(p).convert("RGB"))
+                      for p in sorted((root / "train" / "bird").iterdir())])
+    c, train_c = test.reshape(12, -1).std(axis=1) / 255, train.reshape(6, -1).std(axis=1) / 255
+    normal = np.r_[np.zeros(8, bool), np.ones(4, bool)]
+    # A score made of contrast (which the training scores show) plus a class signal.
+    ssim = 3 * c + c.std() * normal
+    rng = np.random.default_rng(0)
+    rows = tmp_path / "rows"
+    rows.mkdir()
+    np.savez(rows / "bird.scores.npz", normal=normal, ssim=ssim, am=rng.random(12),
+             **{"am-rel": -c, "train_ssim": 3 * train_c + 0.25, "train_am": rng.random(6),
+                "train_am-rel": rng.random(6)})
+    out = tmp_path / "contrast"
+    argv = ["--data-dir", str(root), "--rows-dir", str(rows), "--out", str(out)]
+    run_example("cifar10_score_contrast", argv, folder=ROOT / "benchmarks")
+    (row,) = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert row["class"] == "bird"
+    assert row["contrast_normal"] == pytest.approx(c[normal].mean())
+    assert row["contrast_auroc"] == pytest.approx(roc_auc_score(normal, c))
+    assert row["ssim"] == pytest.approx(roc_auc_score(normal, ssim)) and row["ssim"] < 0.9
+    assert row["spearman_am-rel"] == pytest.approx(-1.0)
+    # The contrast line fitted on the training images removes the contrast: the class is left.
+    assert row["ssim_adjusted"] == 1.0
+    md = out.with_suffix(".md").read_text()
+    assert "| ρ(SSIM, contrast) |" in md and "Produced by `python benchmarks/" in md
+    # Scores of other test images (another class's mask) are refused.
+    np.savez(rows / "bird.scores.npz", normal=~normal, ssim=ssim, am=ssim, **{"am-rel": ssim})
+    with pytest.raises(ValueError, match="other test images"):
+        run_example("cifar10_score_contrast", argv, folder=ROOT / "benchmarks")

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 __all__ = [
-    "add_device_argument", "command_line", "provenance", "sync", "versions_text", "write_results",
+    "add_device_argument", "command_line", "provenance", "score_files", "scores_made_on", "sync",
+    "versions_text", "write_results",
 ]
 
 
@@ -37,6 +38,30 @@ def versions_text(versions: dict) -> str:
 def provenance(command: str, env: dict) -> str:
     """A markdown line: the command, the device and the versions (of :func:`skvqad.utils.environment`)."""
     return f"Produced by `{command}` on {env['device']}; {versions_text(env['versions'])}."
+
+
+def score_files(rows_dir) -> list[Path]:
+    """The ``<class>.scores.npz`` that ``examples/cifar10_one_vs_rest.py --rows-dir`` keeps,
+    sorted by name; exits with a message naming the folder if there are none."""
+    paths = sorted(Path(rows_dir).glob("*.scores.npz"))
+    if not paths:
+        raise SystemExit(f"no <class>.scores.npz in {rows_dir}: run examples/cifar10_one_vs_rest.py "
+                         "with --rows-dir first")
+    return paths
+
+
+def scores_made_on(rows_dir, names) -> tuple[dict, str]:
+    """The device and versions that made each class's scores (from ``<class>.json`` beside
+    them): ``{class: {"device", "versions"}}`` and the same as one line of text."""
+    made_by = {}
+    for name in names:
+        meta = Path(rows_dir) / f"{name}.json"
+        if meta.exists():
+            row = json.loads(meta.read_text())
+            made_by[name] = {"device": row.get("device"), "versions": row.get("versions")}
+    text = "; ".join(sorted({f"{m['device']}, {versions_text(m['versions'] or {})}"
+                             for m in made_by.values()}))
+    return made_by, text or "an unrecorded device"
 
 
 def write_results(out, result: dict, lines: list[str]) -> None:

@@ -30,7 +30,6 @@ Command (no network runs; reading the images takes about a minute)::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,7 @@ from sklearn.metrics import roc_auc_score
 
 from skvqad.datasets import load_image_folder
 
-from _common import command_line, versions_text, write_results
+from _common import command_line, score_files, scores_made_on, write_results
 
 #: Result key -> label of the scores examined.
 SCORES = {"ssim": "SSIM", "am": "AM", "am-rel": "rel. AM"}
@@ -96,24 +95,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     rows_dir = Path(args.rows_dir)
-    paths = sorted(rows_dir.glob("*.scores.npz"))
-    if not paths:
-        raise SystemExit(f"no <class>.scores.npz in {rows_dir}: run examples/cifar10_one_vs_rest.py "
-                         "with --rows-dir first")
+    paths = score_files(rows_dir)
     test = load_image_folder(args.data_dir, split="test", color_mode="rgb")
     names, test_c = list(test.target_names), contrast(test.images)
     train = load_image_folder(args.data_dir, split="train", color_mode="rgb")
     train_c = {name: contrast(train.images[train.target == k]) for k, name in enumerate(names)}
     rows = [class_row(p, test_c, test.target, names, train_c.get(p.name.removesuffix(
         ".scores.npz"))) for p in paths]
-    made = set()
-    for row in rows:
-        meta = rows_dir / f"{row['class']}.json"
-        if meta.exists():
-            m = json.loads(meta.read_text())
-            made.add(f"{m.get('device')}, {versions_text(m.get('versions') or {})}")
+    made_by, origin = scores_made_on(rows_dir, [r["class"] for r in rows])
     command = command_line(__file__, argv)
-    result = {"command": command, "rows": rows}
+    result = {"command": command, "rows": rows, "scores_made_by": made_by}
 
     cols = [("contrast normal / rest", lambda r: f"{r['contrast_normal']:.3f} / "
              f"{r['contrast_rest']:.3f}"),
@@ -132,7 +123,7 @@ def main(argv=None):
              "| class | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     lines += [f"| {r['class']} | " + " | ".join(f(r) for _, f in cols) + " |" for r in rows]
     lines += ["", f"Produced by `{command}` (NumPy, scipy and scikit-learn only); the scores "
-              f"were made on {'; '.join(sorted(made)) or 'an unrecorded device'}."]
+              f"were made on {origin}."]
     write_results(args.out, result, lines)
     print("\n".join(lines))
     return result

@@ -48,14 +48,13 @@ Command (no network runs; a second or two)::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from _common import command_line, versions_text, write_results
+from _common import command_line, score_files, scores_made_on, write_results
 
 #: Result key -> label of the single scores read from the files.
 SINGLE = {"ssim": "SSIM", "am": "AM", "am-rel": "rel. AM", "ssim+am": "SSIM+AM (product map)",
@@ -130,20 +129,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     rows_dir = Path(args.rows_dir)
-    paths = sorted(rows_dir.glob("*.scores.npz"))
-    if not paths:
-        raise SystemExit(f"no <class>.scores.npz in {rows_dir}: run examples/cifar10_one_vs_rest.py "
-                         "with --rows-dir first")
-    rows = [class_row(p) for p in paths]
+    rows = [class_row(p) for p in score_files(rows_dir)]
     names = [r["class"] for r in rows]
     without_scores = sorted(p.stem for p in rows_dir.glob("*.json") if p.stem not in names)
     # The device and versions of the runs that made the scores (the fusion itself is NumPy).
-    made_by = {}
-    for name in names:
-        meta = rows_dir / f"{name}.json"
-        if meta.exists():
-            made = json.loads(meta.read_text())
-            made_by[name] = {"device": made.get("device"), "versions": made.get("versions")}
+    made_by, origin = scores_made_on(rows_dir, names)
     keys = [*SINGLE, *FUSIONS]
     # Each key's mean over the classes that have it, and every key's mean over the classes
     # with training scores (those that all the fusions have), to compare like with like.
@@ -179,8 +169,6 @@ def main(argv=None):
                                          r["below_training"].items()) for r in calibrated) + ".")
     if without_scores:
         lines.append("Rows without a scores file, left out: " + ", ".join(without_scores) + ".")
-    made = {(m["device"], versions_text(m["versions"] or {})) for m in made_by.values()}
-    origin = "; ".join(f"{d}, {v}" for d, v in sorted(made)) or "an unrecorded device"
     lines.append(f"Produced by `{command}` (NumPy, scipy and scikit-learn only); the scores "
                  f"were made on {origin}.")
     write_results(args.out, result, lines)

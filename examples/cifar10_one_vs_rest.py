@@ -30,9 +30,10 @@ scores and the ``normal`` mask of the test images, so that other combinations
 of the scores can be evaluated later without retraining (e.g.
 ``roc_auc_score(f["normal"], f["ssim"])``), and the detector's columns on the
 class's training images (``f["train_ssim"]``, ...), on which such a
-combination would be calibrated (``benchmarks/cifar10_score_fusion.py``). The paper's protocol at the
-paper's network size takes most of an hour per class on 2 CPU cores, so run
-it in the background::
+combination would be calibrated (``benchmarks/cifar10_score_fusion.py`` and
+``benchmarks/cifar10_score_contrast.py`` read them). The paper's protocol at
+the paper's network size takes most of an hour per class on 2 CPU cores, so
+run it in the background::
 
     nohup python examples/cifar10_one_vs_rest.py --data-dir cifar10-jpg --max-epochs 20 \
         --rows-dir results/cifar10_rows --json results/cifar10.json \

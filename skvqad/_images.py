@@ -183,7 +183,8 @@ def check_images(
         input_name="X",
     )
     shape = image_shape_of(X, image_shape)
-    if X.dtype.kind in "iu" and X.dtype.type not in _SCALED_DTYPES and not is_tabular(X.ndim, image_shape):
+    other_integers = X.dtype.kind in "iu" and X.dtype.type not in _SCALED_DTYPES
+    if other_integers and not is_tabular(X.ndim, image_shape):
         low, high = int(X.min()), int(X.max())
         limit = 65535 if integer_bits is None else 2**integer_bits - 1
         if low < 0 or high > limit:

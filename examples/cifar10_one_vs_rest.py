@@ -201,6 +201,11 @@ def table(rows, label, env, seconds):
     if paused:
         lines.append("The fit times are wall times; they include the time the run was paused: "
                      + ", ".join(paused) + ".")
+    # ... or that other jobs shared the cores while it ran.
+    shared = [r["class"] for r in rows if r.get("cores_shared_note")]
+    if shared:
+        lines.append("Other jobs shared the cores during part of the fits of "
+                     + ", ".join(shared) + " (their rows say how long).")
     return lines, means
 
 

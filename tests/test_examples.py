@@ -244,6 +244,7 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
     bird = json.loads((rows / "bird.json").read_text())
     bird["marker"] = 1
     bird["paused_seconds"] = 125.0
+    bird["cores_shared_note"] = "tests shared the cores for 3 minutes"
     del bird["params"]["score_pooling"]
     native = cpu_has_native_bf16()
     if not native:
@@ -273,6 +274,7 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
     assert "| **mean (3)** |" in md and "kNN pixels" in md and "Produced by `python" in md
     assert ("training in bfloat16 autocast;" if native else "training in float32;") in md
     assert "include the time the run was paused: bird 125 s." in md
+    assert "shared the cores during part of the fits of bird (their rows" in md
     # Rows run with other settings are not mixed into the table...
     for other, differ in (([a if a != "16" else "8" for a in argv], "n_embeddings"),
                           (argv + ["--random-state", "1"], "random_state")):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from skvqad import VQVAEAnomalyDetector
+from skvqad.net import cpu_has_native_bf16
 from skvqad.utils import environment
 
 from _common import add_device_argument
@@ -52,10 +53,13 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         gpu.save(Path(tmp) / "m.skvqad")
         cpu = VQVAEAnomalyDetector.load(Path(tmp) / "m.skvqad", device="cpu")
-        # The same weights on the CPU, where mixed_precision="auto" means fp32:
+        # The same weights on the CPU, where mixed_precision="auto" means bf16
+        # only if the CPU multiplies it natively (the GPU host's CPU may):
         # close to the device's bf16 scores (mixed_precision is fixed at fit, so
         # set_params on the loaded detector would change nothing).
-        assert not cpu.net_.bf16_enabled
+        results["host_cpu_native_bf16"] = cpu_has_native_bf16()
+        results["loaded_on_cpu_bf16"] = cpu.net_.bf16_enabled
+        assert cpu.net_.bf16_enabled == cpu_has_native_bf16()
         s_cpu = cpu.score_samples(X)
         results["save_load_cpu_max_abs_diff"] = float(np.abs(s_cpu - s_gpu).max())
         import joblib

@@ -29,9 +29,13 @@ step() {
 }
 step python3 benchmarks/gpu_checks.py --device "$DEV" --out "$RES/gpu_checks.json"
 step python3 benchmarks/bench_train.py --device "$DEV" $SMALL --out "$RES/bench_train_gpu.json"
+# bfloat16 against float32 on the machine's own CPU, 2 threads as on the CPU machines here
+# (the H200 host's Xeon has AVX512-BF16 and AMX: benchmarks/results/gpu_session_h200.md).
+OMP_NUM_THREADS=2 step taskset -c 0,1 python3 benchmarks/bench_bf16.py $SMALL --steps 5 \
+  --out "$RES/bench_bf16_host_cpu_2threads"
 step python3 benchmarks/bench_maps.py --device "$DEV" --n-images "$MAPS_N" --out "$RES/bench_maps_gpu.json"
 [ -d "$DATA/cifar10-jpg" ] && step python3 examples/cifar10_one_vs_rest.py --data-dir "$DATA/cifar10-jpg" \
-  --device "$DEV" $EPOCHS $CLASSES --json "$RES/cifar10.json"
+  --device "$DEV" $EPOCHS $CLASSES --json "$RES/cifar10.json" --markdown "$RES/cifar10.md"
 [ -d "$DATA/mtd" ] && step python3 examples/magnetic_tile.py --root "$DATA/mtd" --device "$DEV" $EPOCHS \
   --out "$RES/mtd"
 # The scoring and bottleneck of the CPU search's best (benchmarks/results/mtd_postprocessing_down6_cpu.md,
@@ -43,7 +47,8 @@ step python3 benchmarks/bench_maps.py --device "$DEV" --n-images "$MAPS_N" --out
 # were within 0.01 of each other (benchmarks/results/cifar10_recipe_cpu.md).
 if [ "${TINY:-0}" = 1 ]; then HALF="--max-epochs 1"; else HALF="--max-epochs 20"; fi
 [ -d "$DATA/cifar10-jpg" ] && step python3 examples/cifar10_one_vs_rest.py --data-dir "$DATA/cifar10-jpg" \
-  --device "$DEV" $HALF $CLASSES --json "$RES/cifar10_20_epochs.json"
+  --device "$DEV" $HALF $CLASSES --json "$RES/cifar10_20_epochs.json" \
+  --markdown "$RES/cifar10_20_epochs.md"
 # Last, as it may be cut by the time limit: the recipe search at the paper's size.
 if [ "${TINY:-0}" = 1 ]; then RECIPE="--proxy --max-epochs 1 --n-train 64 --classes bird"; else RECIPE=; fi
 [ -d "$DATA/cifar10-jpg" ] && step python3 benchmarks/cifar10_recipe.py --data-dir "$DATA/cifar10-jpg" \

@@ -44,11 +44,13 @@ step python3 benchmarks/bench_maps.py --device "$DEV" --n-images "$MAPS_N" --out
   --n-downsampling 6 --ssim-window 41 --ssim-sigma 6 --ssim-dilation-radius 4 --out "$RES/mtd_down6"
 # The ten-class table again with half the epochs: 40 epochs x 50,000 images at the plain
 # loop's ~10k images/s is ~200 s, over #3's 120 s target; on the CPU proxy 10 and 20 epochs
-# were within 0.01 of each other (benchmarks/results/cifar10_recipe_cpu.md).
+# were within 0.01 of each other (benchmarks/results/cifar10_recipe_cpu.md). --rows-dir keeps
+# each class's image scores, test and training, for cifar10_score_fusion.py and
+# cifar10_score_contrast.py (a few MB).
 if [ "${TINY:-0}" = 1 ]; then HALF="--max-epochs 1"; else HALF="--max-epochs 20"; fi
 [ -d "$DATA/cifar10-jpg" ] && step python3 examples/cifar10_one_vs_rest.py --data-dir "$DATA/cifar10-jpg" \
   --device "$DEV" $HALF $CLASSES --json "$RES/cifar10_20_epochs.json" \
-  --markdown "$RES/cifar10_20_epochs.md"
+  --markdown "$RES/cifar10_20_epochs.md" --rows-dir "$RES/cifar10_20_epochs_rows"
 # Last, as it may be cut by the time limit: the recipe search at the paper's size.
 if [ "${TINY:-0}" = 1 ]; then RECIPE="--proxy --max-epochs 1 --n-train 64 --classes bird"; else RECIPE=; fi
 [ -d "$DATA/cifar10-jpg" ] && step python3 benchmarks/cifar10_recipe.py --data-dir "$DATA/cifar10-jpg" \

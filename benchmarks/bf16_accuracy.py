@@ -92,7 +92,12 @@ def main(argv=None):
     runs_dir.mkdir(parents=True, exist_ok=True)
     runs = []
     for dataset in datasets:
-        units = [("fp32", s) for s in args.seeds] + [("bf16", s) for s in args.bf16_seeds]
+        # Each bf16 unit right after the float32 unit of its seed: a run cut short (a
+        # device's time limit) compares the two precisions before it adds seeds.
+        units = []
+        for seed in args.seeds:
+            units += [("fp32", seed)] + ([("bf16", seed)] if seed in args.bf16_seeds else [])
+        units += [("bf16", s) for s in args.bf16_seeds if s not in args.seeds]
         for precision, seed in units:
             path = runs_dir / f"{dataset}-{precision}-seed{seed}.json"
             cmd = unit_command(dataset, precision, seed, args, path)
@@ -130,7 +135,7 @@ def main(argv=None):
         mine = [r for r in runs if r["dataset"] == dataset]
         lines += [f"## {dataset}", "", "| precision | seed | " + " | ".join(keys) + " | seconds |",
                   "|---" * (len(keys) + 3) + "|"]
-        for r in mine:
+        for r in sorted(mine, key=lambda r: (r["precision"] != "fp32", r["seed"])):
             lines.append(f"| {r['precision']} | {r['seed']} | "
                          + " | ".join(f"{r['mean'][k]:.3f}" for k in keys) + f" | {r['seconds']:.0f} |")
         fp32 = {r["seed"]: r for r in mine if r["precision"] == "fp32"}

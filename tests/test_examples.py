@@ -377,14 +377,21 @@ def test_bf16_accuracy_benchmark(tmp_path, capsys):
     bench = ["--out", str(out), "--seeds", "0", "1", "--device", "cpu"]
     run_example("bf16_accuracy", bench, folder=ROOT / "benchmarks")
     assert capsys.readouterr().out.count("done before") == 3
-    summary = json.loads(out.with_suffix(".json").read_text())["summary"]["digits"]
+    result = json.loads(out.with_suffix(".json").read_text())
+    # bf16 of a seed right after its float32 run: a run cut short compares them first.
+    assert [(r["precision"], r["seed"]) for r in result["runs"]] == [
+        ("fp32", 0), ("bf16", 0), ("fp32", 1)]
+    summary = result["summary"]["digits"]
     assert summary["fp32_seed_spread"]["ssim"] == pytest.approx(0.04)
     assert summary["bf16_minus_fp32"]["ssim"] == [pytest.approx(0.03)]
     assert summary["within_seed_noise"] == {"ssim": True, "am": False, "ssim+am": True}
     md = out.with_suffix(".md").read_text()
     assert "| bf16 - fp32, same seed | | +0.030 | +0.020 | +0.000 | |" in md
     run_example("bf16_accuracy", [*bench, "--bf16-seeds", "5"], folder=ROOT / "benchmarks")
-    summary = json.loads(out.with_suffix(".json").read_text())["summary"]["digits"]
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert [(r["precision"], r["seed"]) for r in result["runs"]] == [
+        ("fp32", 0), ("fp32", 1), ("bf16", 5)]
+    summary = result["summary"]["digits"]
     assert summary["within_seed_noise"] == {"ssim": None, "am": None, "ssim+am": None}
     assert "| bf16 - fp32, same seed | | - | - | - | |" in out.with_suffix(".md").read_text()
     # A unit whose results were not run as its name says is refused.

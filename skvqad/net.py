@@ -50,9 +50,9 @@ def cpu_has_native_bf16() -> bool:
     On such CPUs bfloat16 autocast trains the VQ-VAE about 1.4 times as fast
     as float32 (an Intel Xeon with AMX, 2 or 16 threads); on CPUs without
     these instructions torch emulates bfloat16 and autocast is many times
-    *slower* (12 times on an AVX2-only AMD EPYC),
-    so ``bf16="auto"`` uses it only where this returns True. Asks torch's own
-    CPU capability checks, which read the CPUID flags.
+    *slower* (12 times on an AVX2-only AMD EPYC), so ``bf16="auto"`` uses it
+    only where this returns True. Asks torch's own CPU capability checks,
+    which read the CPUID flags.
 
     Returns
     -------

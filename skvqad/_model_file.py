@@ -110,6 +110,16 @@ def write_detector(detector, path) -> None:
                 None if getattr(detector, "bank_", None) is None
                 else detector.bank_.detach().cpu().contiguous()
             ),
+            "code_counts_": (
+                None if getattr(detector, "code_counts_", None) is None
+                else torch.from_numpy(np.ascontiguousarray(detector.code_counts_, dtype=np.int64))
+            ),
+            "score_calibration": (
+                None if getattr(detector, "score_calibration_", None) is None
+                else json.dumps({"maps": detector.score_calibration_,
+                                 "params": detector.calibration_params_},
+                                default=_json_default)
+            ),
         },
         "state_dict": {k: v.detach().cpu() for k, v in detector.net_.module_.state_dict().items()},
     }
@@ -162,6 +172,12 @@ def read_detector(cls, path, device=None):
         feature_range = fitted["feature_range_"]
         bank = fitted["bank_"]
         integer_bits = fitted.get("integer_bits_")  # absent from files written before it existed
+        # Absent from files written before the code prior existed.
+        counts = fitted.get("code_counts_")
+        calibration = fitted.get("score_calibration")
+        if calibration is not None:
+            calibration = json.loads(calibration)
+            maps, calibrated = calibration["maps"], calibration["params"]
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is an incomplete skvqad model file: {exc!r}") from exc
     _check_fitted(path, offset, image_shape, n_features, n_downsampling, feature_range)
@@ -188,8 +204,8 @@ def read_detector(cls, path, device=None):
             stacklevel=3,
         )
         params = {k: v for k, v in params.items() if k in known}
-    for key in ("image_shape", "ssim_constants"):  # JSON turns tuples into lists
-        if params.get(key) is not None:
+    for key in ("image_shape", "ssim_constants", "score_map"):  # JSON turns tuples into lists
+        if isinstance(params.get(key), list):
             params[key] = tuple(params[key])
     if params.get("memory") is not None:
         warnings.warn(
@@ -216,6 +232,7 @@ def read_detector(cls, path, device=None):
         detector._scoring_params()
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{path} holds a parameter that fit would refuse: {exc}") from exc
+    _check_prior(path, counts, calibration and (maps, calibrated), detector.n_embeddings)
 
     height, width, channels = image_shape
     device = resolve_device(detector.device)
@@ -238,7 +255,35 @@ def read_detector(cls, path, device=None):
     )
     detector.integer_bits_ = integer_bits
     detector.bank_ = None if bank is None else bank.to(net.device)
+    if counts is not None:
+        detector.code_counts_ = counts.numpy()
+    if calibration is not None:
+        detector.score_calibration_ = {k: (float(v[0]), float(v[1])) for k, v in maps.items()}
+        for key in ("ssim_constants",):  # JSON turns tuples into lists
+            if calibrated.get(key) is not None:
+                calibrated[key] = tuple(calibrated[key])
+        detector.calibration_params_ = calibrated
     return detector
+
+
+def _check_prior(path, counts, calibration, n_embeddings) -> None:
+    """Refuse code counts and calibrations that no ``fit`` could have produced."""
+    if counts is not None and not (
+        torch.is_tensor(counts) and counts.dtype == torch.int64 and counts.ndim == 3
+        and counts.shape[2] == n_embeddings and bool((counts >= 0).all())
+        and len(set(counts.sum(-1).flatten().tolist())) == 1
+    ):
+        raise ValueError(f"{path}: code_counts_ is not an (h, w, n_embeddings) int64 tensor of "
+                         "counts with the same total at every position.")
+    if calibration is not None:
+        maps, calibrated = calibration
+        if not (isinstance(maps, dict) and isinstance(calibrated, dict) and all(
+            isinstance(v, list) and len(v) == 2
+            and all(isinstance(x, float) and math.isfinite(x) for x in v)
+            for v in maps.values()
+        )):
+            raise ValueError(f"{path}: the score calibration is not (mean, std) pairs of "
+                             "finite floats with its parameters.")
 
 
 def _read_payload(path) -> dict:

@@ -46,6 +46,7 @@ from .maps import (
     CHANNEL_REDUCTIONS,
     SCORES,
     anomaly_maps,
+    leave_one_out_prior_map,
 )
 from .model import reconstruction
 from .net import CodebookRestart, build_net, resolve_device, train_net
@@ -67,6 +68,8 @@ SCORING_PARAMS = {
     "channel_reduction": "channel_reduction",
     "dilation_radius": "dilation_radius",
     "ssim_dilation_radius": "ssim_dilation_radius",
+    "prior_smoothing": "prior_smoothing",
+    "prior_radius": "prior_radius",
     "score_pooling": None,
 }
 
@@ -121,10 +124,20 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         codebook collapse. False keeps the paper's initialisation, uniform
         in ``[-1/M, 1/M]``, with which only 13 to 29 of 512 codes stay in use
         on CIFAR-10 and the image AUROC is lower (``benchmarks/results/``).
-    score_map : {"ssim+am", "ssim", "am"}, default="ssim+am"
+    score_map : {"ssim+am", "ssim", "am", "prior", "ssim+prior"} or tuple, default="ssim+am"
         The anomaly map that scores the images: ``"ssim"`` is ``1 - SSIM`` (SM); ``"am"`` the
         alignment map upsampled to the image size and grey-dilated;
-        ``"ssim+am"`` their product (Section II-C).
+        ``"ssim+am"`` their product (Section II-C). Not in the paper:
+        ``"prior"`` is the code prior's map, ``-log p(k | p)`` of the code
+        ``k`` chosen at each latent position ``p``, where ``p(k | p)`` counts
+        the codes that the training images chose there
+        (:func:`skvqad.maps.code_log_prior`), upsampled and dilated like the
+        AM; ``"ssim+prior"`` is its product with ``1 - SSIM``. A tuple of
+        these names, such as ``("am", "prior")``, fuses them: each map's
+        pooled score is standardised with the mean and standard deviation of
+        the training images' scores (``score_calibration_``), and an image's
+        score is the highest of these z-scores, so the image is as anomalous
+        as its most surprising map says (see Notes).
     alignment : {"squared", "relative", "bank"}, default="squared"
         How the AM measures each encoder output's distance: to its codebook
         vector, ``"squared"`` is the paper's ``||z_e - e||^2`` (eq. 6) and
@@ -158,6 +171,14 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     ssim_dilation_radius : int, default=0
         Radius of a grey dilation of the ``1 - SSIM`` map, which the paper
         found much better on UCSD-Ped1 (Section III-C); 0 disables it.
+    prior_smoothing : float, default=0.5
+        The pseudo-count added to every code's count in the code prior
+        (``"prior"`` maps); 0.5 is Jeffreys' prior.
+    prior_radius : int, default=0
+        The code prior at a latent position pools the counts of the
+        positions within this radius (a square of side ``2 r + 1``): 0 keeps
+        one table per position, for aligned images; a radius as large as the
+        latent grid makes it position-free.
     score_pooling : {"mean", "max"} or float in (0, 1), default="mean"
         How each image's map becomes its score (minus the pooled value): the
         paper's mean, the maximum, or a float ``q`` for the q-quantile of the
@@ -169,8 +190,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ``bank_`` for ``alignment="bank"``, drawn uniformly at random
         (seeded by ``random_state``) from all latent positions of all
         training images (all of them if there are fewer); 0 keeps none.
-        Building it costs one pass of the network over the training images;
-        it takes ``bank_size * embedding_dim * 4`` bytes.
+        It is drawn in the encoder pass that counts the codes
+        (``code_counts_``) and takes ``bank_size * embedding_dim * 4`` bytes.
     contamination : "auto" or float, default="auto"
         Sets ``offset_``, the threshold of ``predict``, from the scores of
         the training images: a float in (0, 0.5] is the fraction of training
@@ -257,6 +278,19 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     bank_ : torch.Tensor of shape (k, embedding_dim) or None
         The training encoder outputs kept for ``alignment="bank"``, on the
         net's device; None when ``bank_size=0``.
+    code_counts_ : ndarray of shape (h, w, n_embeddings), int64
+        How many training images chose each code at each position of the
+        latent grid: the code prior of the ``"prior"`` maps.
+    score_calibration_ : dict of str to tuple of two floats
+        For each map of ``score_map``'s choices, the mean and standard
+        deviation of the training images' pooled scores (minus the image
+        score, so higher = more anomalous), which standardise the maps of a
+        fused ``score_map``. The prior's scores of the training images leave
+        each image's own codes out of the counts
+        (:func:`skvqad.maps.leave_one_out_prior_map`), as for a new image.
+    calibration_params_ : dict
+        The scoring parameters (but ``score_map``) under which
+        ``score_calibration_`` was measured; a fused score needs the same.
 
     Notes
     -----
@@ -282,6 +316,16 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     changing them with ``set_params`` after ``fit`` changes ``score_samples`` and
     ``anomaly_map`` at once, but ``offset_`` keeps the value computed by
     ``fit``: :meth:`refit_threshold` recomputes it without retraining.
+
+    **Fused maps.** With a tuple ``score_map``, each map's score ``a`` (the
+    pooled map: higher = more anomalous) becomes ``(a - mean) / std`` with
+    the training images' mean and standard deviation of ``a``
+    (``score_calibration_``), and ``score_samples`` is minus the largest of
+    them. ``anomaly_map`` returns, for each image, the standardised map of
+    the map that sets its score, so that its pooled value is still minus
+    the score. The calibration holds for the scoring parameters that ``fit``
+    used (``calibration_params_``): after changing one with ``set_params``,
+    :meth:`refit_threshold` measures it again.
     (The parameter is ``score_map``, not ``score``: scikit-learn
     takes an attribute named ``score`` for the ``score(X, y)`` method, which
     ``GridSearchCV`` calls when ``scoring=None``.)
@@ -336,7 +380,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "n_residual_layers": [Interval(Integral, 0, None, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
         "codebook_restart": ["boolean"],
-        "score_map": [StrOptions(set(SCORES))],
+        "score_map": [StrOptions(set(SCORES)), tuple, list],
         "alignment": [StrOptions(set(ALIGNMENTS))],
         "ssim_window": [Interval(Integral, 1, None, closed="left")],
         "ssim_sigma": [Interval(Real, 0, None, closed="neither")],
@@ -344,6 +388,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "channel_reduction": [StrOptions(set(CHANNEL_REDUCTIONS))],
         "dilation_radius": [Interval(Integral, 0, None, closed="left")],
         "ssim_dilation_radius": [Interval(Integral, 0, None, closed="left")],
+        "prior_smoothing": [Interval(Real, 0, None, closed="neither")],
+        "prior_radius": [Interval(Integral, 0, None, closed="left")],
         "score_pooling": [StrOptions({"mean", "max"}), Interval(Real, 0, 1, closed="neither")],
         "bank_size": [Interval(Integral, 0, None, closed="left")],
         "contamination": CONTAMINATION_CONSTRAINT,
@@ -370,7 +416,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         n_residual_layers: int = 3,
         beta: float = 0.25,
         codebook_restart: bool = True,
-        score_map: str = "ssim+am",
+        score_map: str | tuple = "ssim+am",
         alignment: str = "squared",
         ssim_window: int = 11,
         ssim_sigma: float = 1.5,
@@ -378,6 +424,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         channel_reduction: str = "mean",
         dilation_radius: int = 2,
         ssim_dilation_radius: int = 0,
+        prior_smoothing: float = 0.5,
+        prior_radius: int = 0,
         score_pooling: str | float = "mean",
         bank_size: int = 10000,
         contamination: str | float = "auto",
@@ -408,6 +456,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.channel_reduction = channel_reduction
         self.dilation_radius = dilation_radius
         self.ssim_dilation_radius = ssim_dilation_radius
+        self.prior_smoothing = prior_smoothing
+        self.prior_radius = prior_radius
         self.score_pooling = score_pooling
         self.bank_size = bank_size
         self.contamination = contamination
@@ -499,48 +549,81 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.image_shape_ = shape
         self.n_features_in_ = height * width * channels
         self.n_downsampling_ = n_downsampling
-        self.bank_ = self._build_bank(X, seed) if self.bank_size else None
-        self.offset_ = self._offset(X, self.contamination)
-        return self
-
-    def _build_bank(self, X: np.ndarray, seed: int) -> torch.Tensor:
-        """``bank_size`` encoder outputs of validated training images ``X``, drawn at random.
-
-        One pass over ``X``: the positions to keep are drawn first (uniformly
-        without replacement among all latent positions of all images), then
-        each batch contributes those that fall in it.
-        """
-        rng = np.random.default_rng(seed)
-        keep, parts, start = None, [], 0
         with warnings.catch_warnings():  # fit has warned of clipped values already
             warnings.simplefilter("ignore", DataRangeWarning)
-            for _, out in self._iter_outputs(X):
-                flat = out.z_e.float().permute(0, 2, 3, 1).reshape(-1, out.z_e.shape[1])
-                if keep is None:
-                    total = len(flat) // len(out.z_e) * len(X)
-                    size = min(self.bank_size, total)
-                    keep = np.sort(rng.choice(total, size=size, replace=False))
-                chosen = keep[(keep >= start) & (keep < start + len(flat))] - start
-                parts.append(flat[torch.from_numpy(chosen).to(flat.device)])
-                start += len(flat)
-        return torch.cat(parts)
+            self.code_counts_, self.bank_ = self._latent_pass(X, seed)
+            self._calibrate(X, self.contamination, training=True)
+        return self
 
-    def _offset(self, X: np.ndarray, contamination) -> float:
-        """The ``contamination`` percentile of the scores of validated images ``X``."""
-        (scores,) = self._score_images(X, [self._scoring_params()])
-        return offset_from_scores(scores, contamination)
+    def _latent_pass(self, X: np.ndarray, seed: int):
+        """The code counts and the bank of validated training images ``X``.
+
+        One pass of the encoder alone (no decoder) over ``X``: each batch's
+        codes are counted per latent position, and, when ``bank_size > 0``,
+        the bank keeps the encoder outputs at ``bank_size`` positions drawn
+        first (uniformly without replacement among all latent positions of
+        all images).
+        """
+        rng = np.random.default_rng(seed)
+        counts, keep, parts, start = None, None, [], 0
+        m = self.net_.module_.codebook.num_embeddings
+        for x in self._iter_batches(X):
+            z_e, _, indices = self.net_.encode(x)
+            n, h, w = indices.shape
+            positions = torch.arange(h * w, device=indices.device).repeat(n)
+            batch = torch.bincount(positions * m + indices.flatten(), minlength=h * w * m)
+            counts = batch if counts is None else counts + batch
+            if not self.bank_size:
+                continue
+            flat = z_e.float().permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
+            if keep is None:
+                total = h * w * len(X)
+                keep = np.sort(rng.choice(total, size=min(self.bank_size, total), replace=False))
+            chosen = keep[(keep >= start) & (keep < start + len(flat))] - start
+            parts.append(flat[torch.from_numpy(chosen).to(flat.device)])
+            start += len(flat)
+        counts = counts.view(h, w, m).cpu().numpy()
+        return counts, (torch.cat(parts) if parts else None)
+
+    def _calibrate(self, X: np.ndarray, contamination, training: bool = False) -> None:
+        """Set ``score_calibration_`` and ``offset_`` from validated normal images ``X``.
+
+        One pass of the network: every map of ``SCORES`` is pooled under the
+        current scoring parameters (the prior's with each image's own codes
+        left out when ``training``: ``X`` are the images counted in
+        ``code_counts_``); their means and standard deviations calibrate the
+        fused scores, and the detector's own score sets ``offset_``.
+        """
+        params = self._scoring_params()
+        needs_bank = params["alignment"] == "bank" and getattr(self, "bank_", None) is None
+        bases = [b for b in SCORES if not (needs_bank and "am" in b.split("+"))]
+        scores = self._score_images(X, [dict(params, score_map=b) for b in bases],
+                                    training=training)
+        anomaly = {b: -s for b, s in zip(bases, scores, strict=True)}
+        self.score_calibration_ = {b: (float(a.mean()), float(a.std())) for b, a in anomaly.items()}
+        self.calibration_params_ = self._calibration_key(params)
+        self.offset_ = offset_from_scores(-self._fuse(params, anomaly), contamination)
+
+    @staticmethod
+    def _calibration_key(params: dict) -> dict:
+        """The scoring parameters that a calibration depends on (all but the map)."""
+        return {k: params[k] for k in SCORING_PARAMS if k != "score_map"}
 
     def refit_threshold(self, X, contamination=None):
-        """Recompute ``offset_``, the threshold of ``predict``, without retraining.
+        """Recompute ``offset_`` and ``score_calibration_`` without retraining.
 
-        ``fit`` sets ``offset_`` from the training images under the scoring
-        parameters of that moment. After changing ``score_map``,
-        ``alignment``, ``dilation_radius`` or another scoring parameter with
-        ``set_params``, ``score_samples`` follows at once but ``offset_`` does
-        not: call this to put it back on the scale of the new scores. Pass
-        the training images to get what ``fit`` with these parameters would
-        have set, or held-out normal images for a threshold that counts the
-        false alarms on new normal images (which score a little lower).
+        ``fit`` sets ``offset_``, the threshold of ``predict``, and the
+        calibration of fused ``score_map`` values from the training images
+        under the scoring parameters of that moment. After changing
+        ``score_map``, ``alignment``, ``dilation_radius`` or another scoring
+        parameter with ``set_params``, ``score_samples`` follows at once but
+        ``offset_`` does not: call this to put it back on the scale of the
+        new scores (and to calibrate the maps under the new parameters).
+        Pass held-out normal images for a threshold that counts the false
+        alarms on new normal images (which score a little lower), or the
+        training images; with those, the prior maps count each image's own
+        codes (``fit`` leaves them out), so that they look a little more
+        usual than to ``fit``.
 
         Parameters
         ----------
@@ -562,7 +645,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             {"contamination": contamination},
             caller_name=f"{type(self).__name__}.refit_threshold",
         )
-        self.offset_ = self._offset(self._validate_for_predict(X), contamination)
+        self._calibrate(self._validate_for_predict(X), contamination)
         return self
 
     def _net_params(self, channels: int, n_downsampling: int, device: str) -> dict:
@@ -620,6 +703,16 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         validate_parameter_constraints(constraints, params, caller_name=type(self).__name__)
         if params["ssim_window"] % 2 == 0:
             raise ValueError(f"ssim_window must be odd, got {params['ssim_window']}.")
+        score_map = params["score_map"]
+        if not isinstance(score_map, str):
+            names = tuple(score_map)
+            if (len(names) < 2 or len(set(names)) != len(names)
+                    or not all(isinstance(n, str) and n in SCORES for n in names)):
+                raise ValueError(
+                    f"score_map must be one of {SCORES}, or a tuple of two or more distinct "
+                    f"of them to fuse, got {score_map!r}."
+                )
+            params["score_map"] = names
         constants = params["ssim_constants"]
         if constants is not None and (
             not isinstance(constants, (tuple, list))
@@ -683,71 +776,166 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             )
         return X
 
-    def _iter_outputs(self, X: np.ndarray):
-        """Yield ``(x, output)`` for each batch of validated images ``X``.
+    def _iter_batches(self, X: np.ndarray):
+        """Yield each batch of validated images ``X`` as float32 on the net's device.
 
         Each batch of ``batch_size`` images (the current value: it may have
-        been set after ``fit``) is converted to float32 on its own and sent to
-        the net's device, so host and device memory stay bounded whatever
-        ``len(X)``; values clipped to [0, 1] are counted across batches and
-        reported in one warning.
+        been set after ``fit``) is converted on its own, so host and device
+        memory stay bounded whatever ``len(X)``; values clipped to [0, 1]
+        are counted across batches and reported in one warning.
         """
         net, shape = self.net_, self.image_shape_
         outside = 0
-        with torch.inference_mode():
-            for start in range(0, len(X), self.batch_size):
-                batch = X[start : start + self.batch_size]
-                outside += count_clipped(batch, self.feature_range_)
-                images = to_unit_images(batch, shape, self.feature_range_, warn=False)
-                x = torch.from_numpy(images).to(net.device)
-                yield x, net.evaluation_step((x, None))
+        for start in range(0, len(X), self.batch_size):
+            batch = X[start : start + self.batch_size]
+            outside += count_clipped(batch, self.feature_range_)
+            images = to_unit_images(batch, shape, self.feature_range_, warn=False)
+            yield torch.from_numpy(images).to(net.device)
         if outside:
-            warn_clipped(outside, X.size, stacklevel=4)
+            warn_clipped(outside, X.size, stacklevel=5)
 
-    def _iter_maps(self, X: np.ndarray, settings: list[dict]):
+    def _iter_outputs(self, X: np.ndarray):
+        """Yield ``(x, output)`` for each batch of validated images ``X`` (see ``_iter_batches``)."""
+        with torch.inference_mode():
+            for x in self._iter_batches(X):
+                yield x, self.net_.evaluation_step((x, None))
+
+    def _iter_maps(self, X: np.ndarray, settings: list[dict], training: bool = False):
         """Yield, for each batch of validated images ``X``, the maps of each setting.
 
-        ``settings`` are validated scoring parameters (:meth:`_scoring_params`).
-        Each batch goes through the net once and its outputs go to
-        :func:`~skvqad.maps.anomaly_maps` on the net's device, which decides
-        what each setting computes and shares what settings have in common;
-        the (batch, H, W) maps stay on the device.
+        ``settings`` are validated scoring parameters (:meth:`_scoring_params`)
+        whose ``score_map`` is one map, not a fusion. Each batch goes through
+        the net once and its outputs go to :func:`~skvqad.maps.anomaly_maps`
+        on the net's device, which decides what each setting computes and
+        shares what settings have in common; the (batch, H, W) maps stay on
+        the device. With ``training``, ``X`` are the images counted in
+        ``code_counts_`` and the prior maps leave each one's own codes out.
         """
         factor = 2**self.n_downsampling_
         map_settings = [{SCORING_PARAMS[k]: v for k, v in p.items() if SCORING_PARAMS.get(k)}
                         for p in settings]
         bank = getattr(self, "bank_", None)
         if bank is None and any(
-            s["alignment"] == "bank" and s["score"] != "ssim" for s in map_settings
+            s["alignment"] == "bank" and "am" in s["score"].split("+") for s in map_settings
         ):
             raise ValueError(
                 "alignment='bank' needs the bank of training encoder outputs, which fit "
                 "builds when bank_size > 0; this detector was fitted with bank_size=0: "
                 "refit it with bank_size > 0."
             )
+        counts = None
+        if any("prior" in s["score"].split("+") for s in map_settings):
+            if getattr(self, "code_counts_", None) is None:
+                raise ValueError(
+                    "The prior maps need code_counts_, which fit counts since skvqad "
+                    "added the code prior; this detector was fitted before: refit it."
+                )
+            counts = torch.from_numpy(np.asarray(self.code_counts_)).to(self.net_.device)
+        tables = {}
         for x, out in self._iter_outputs(X):
+            prior = None
+            if training and counts is not None:
+                def prior(smoothing, radius, indices=out.indices):
+                    return leave_one_out_prior_map(indices, counts, smoothing=smoothing,
+                                                   radius=radius)
             yield anomaly_maps(x, lambda out=out: reconstruction(out.logits), None, map_settings,
-                               factor=factor, z_e=out.z_e, e=out.e, bank=bank)
+                               factor=factor, z_e=out.z_e, e=out.e, bank=bank, prior=prior,
+                               indices=out.indices, code_counts=counts, prior_tables=tables)
+
+    @staticmethod
+    def _components(setting: dict) -> tuple:
+        """The maps a validated setting's ``score_map`` names: one, or those it fuses."""
+        score_map = setting["score_map"]
+        return (score_map,) if isinstance(score_map, str) else tuple(score_map)
+
+    def _expand(self, settings: list[dict]):
+        """The distinct one-map settings that ``settings`` need, and which each uses."""
+        bases, index, plan = [], {}, []
+        for setting in settings:
+            used = []
+            for name in self._components(setting):
+                base = dict(setting, score_map=name)
+                key = repr(sorted(base.items()))
+                if key not in index:
+                    index[key] = len(bases)
+                    bases.append(base)
+                used.append(index[key])
+            plan.append(used)
+        return bases, plan
+
+    def _standardise(self, setting: dict):
+        """``(means, scales)`` of the maps a fused setting standardises, checked."""
+        calibrated = getattr(self, "calibration_params_", None)
+        if calibrated is None:
+            raise ValueError(
+                "A fused score_map needs score_calibration_, which fit measures since "
+                "skvqad added fused maps; this detector was fitted before: refit it, or "
+                "call refit_threshold(X) with normal images."
+            )
+        wanted = self._calibration_key(setting)
+        differ = sorted(k for k in wanted if wanted[k] != calibrated[k])
+        if differ:
+            raise ValueError(
+                f"score_map={setting['score_map']!r} standardises each map with the training "
+                f"scores that fit measured under the scoring parameters of that time; these "
+                f"differ in {differ} ({ {k: (calibrated[k], wanted[k]) for k in differ} }, "
+                "calibrated, asked): call refit_threshold(X) with normal images to measure "
+                "them again under the new parameters."
+            )
+        names = self._components(setting)
+        missing = [n for n in names if n not in self.score_calibration_]
+        if missing:
+            raise ValueError(f"No calibration of {missing} was measured (alignment='bank' "
+                             "without a bank).")
+        means = np.array([self.score_calibration_[n][0] for n in names])
+        scales = np.array([self.score_calibration_[n][1] for n in names])
+        return means, np.where(scales > 0, scales, 1.0)
+
+    def _fuse(self, setting: dict, anomaly) -> np.ndarray:
+        """The anomaly values (higher = more anomalous) of a setting from its maps' pooled values.
+
+        ``anomaly`` is a dict from map name to its pooled values, or a list in
+        the order of the setting's maps. One map: its values as they are;
+        several: the largest of their standardised values.
+        """
+        names = self._components(setting)
+        values = [anomaly[n] for n in names] if isinstance(anomaly, dict) else list(anomaly)
+        if len(names) == 1:
+            return values[0]
+        means, scales = self._standardise(setting)
+        return np.max([(v - m) / sc for v, m, sc in zip(values, means, scales, strict=True)],
+                      axis=0)
 
     def _score_images(
-        self, X: np.ndarray, settings: list[dict], keep_maps: list | None = None
+        self, X: np.ndarray, settings: list[dict], keep_maps: list | None = None,
+        training: bool = False,
     ) -> list[np.ndarray]:
         """Image scores (minus each map pooled) of validated ``X`` under each setting.
 
         If ``keep_maps`` is a list, each batch's maps of the first setting are
         appended to it (as NumPy arrays), from the same pass of the network:
-        the command line's ``score --maps`` writes them.
+        the command line's ``score --maps`` writes them. ``training``: see
+        :meth:`_iter_maps`.
 
         Raises ``FloatingPointError`` if a score is NaN or infinite, rather
         than let ``predict`` label such images (NaN compares as normal).
         """
-        scores = [[] for _ in settings]
-        for maps in self._iter_maps(X, settings):
+        bases, plan = self._expand(settings)
+        for setting in settings:  # refuse a bad calibration before the pass
+            if len(self._components(setting)) > 1:
+                self._standardise(setting)
+        pooled = [[] for _ in bases]
+        for maps in self._iter_maps(X, bases, training=training):
+            values = [_pool(m, b["score_pooling"]) for m, b in zip(maps, bases, strict=True)]
             if keep_maps is not None:
-                keep_maps.append(maps[0].cpu().numpy())
-            for out, m, setting in zip(scores, maps, settings, strict=True):
-                out.append(_pool(m, setting["score_pooling"]).cpu().numpy())
-        scores = [-np.concatenate(s) for s in scores]
+                keep_maps.append(self._fused_maps(
+                    settings[0], [maps[i] for i in plan[0]], [values[i] for i in plan[0]]
+                ).cpu().numpy())
+            for out, v in zip(pooled, values, strict=True):
+                out.append(v.cpu().numpy())
+        anomaly = [np.concatenate(v) for v in pooled]
+        scores = [-self._fuse(setting, [anomaly[i] for i in used])
+                  for setting, used in zip(settings, plan, strict=True)]
         for setting, s in zip(settings, scores, strict=True):
             bad = int((~np.isfinite(s)).sum())
             if bad:
@@ -766,6 +954,25 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                     f"{bad} of {len(s)} image scores are NaN or infinite; {cause}."
                 )
         return scores
+
+    def _fused_maps(self, setting: dict, maps: list, pooled: list) -> torch.Tensor:
+        """A batch's map of ``setting`` from its maps and their pooled values.
+
+        One map: itself. Several: for each image, the standardised map of the
+        one with the largest standardised pooled value, so that the fused map
+        pooled is the fused score.
+        """
+        if len(maps) == 1:
+            return maps[0]
+        means, scales = self._standardise(setting)
+        means = torch.as_tensor(means, device=maps[0].device)
+        scales = torch.as_tensor(scales, device=maps[0].device)
+        z = (torch.stack(pooled) - means[:, None]) / scales[:, None]  # (maps, n)
+        chosen = z.argmax(0)
+        stacked = torch.stack(maps)  # (maps, n, H, W)
+        rows = torch.arange(stacked.shape[1], device=stacked.device)
+        picked = stacked[chosen, rows]
+        return ((picked.double() - means[chosen, None, None]) / scales[chosen, None, None]).float()
 
     def score_samples_multi(self, X, settings):
         """Image scores under several scoring settings, from one pass of the network.
@@ -854,10 +1061,16 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         X = self._validate_for_predict(X)
         height, width, _ = self.image_shape_
         maps = np.empty((len(X), height, width), dtype=np.float32)
+        setting = self._scoring_params()
+        bases, _ = self._expand([setting])
+        if len(bases) > 1:
+            self._standardise(setting)
         start = 0
-        for (batch,) in self._iter_maps(X, [self._scoring_params()]):
-            maps[start : start + len(batch)] = batch.cpu().numpy()
-            start += len(batch)
+        for batch in self._iter_maps(X, bases):
+            pooled = [_pool(m, b["score_pooling"]) for m, b in zip(batch, bases, strict=True)]
+            fused = self._fused_maps(setting, batch, pooled)
+            maps[start : start + len(fused)] = fused.cpu().numpy()
+            start += len(fused)
         return maps
 
     def reconstruct(self, X) -> np.ndarray:

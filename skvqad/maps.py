@@ -7,6 +7,10 @@
   squared norm, not the paper's).
 * SSIM+AM (Section II-C): AM upsampled to the image size, grey-dilated with a
   flat square structuring element, multiplied with ``1 - SSIM``.
+* The code prior (not in the paper): ``-log p(k | p)``, how rarely the
+  training images chose the code ``k`` chosen at latent position ``p``
+  (:func:`code_log_prior`, :func:`code_prior_map`), upsampled and dilated
+  like the AM.
 
 All functions take and return batched tensors and never leave the device of
 their input. Higher map values mean more anomalous.
@@ -28,12 +32,16 @@ __all__ = [
     "alignment_map",
     "bank_alignment_map",
     "grey_dilation",
+    "code_log_prior",
+    "code_prior_map",
+    "leave_one_out_prior_map",
+    "upsample_latent",
     "anomaly_map",
     "anomaly_maps",
 ]
 
 #: The anomaly maps that :func:`anomaly_map` can compute.
-SCORES = ("ssim+am", "ssim", "am")
+SCORES = ("ssim+am", "ssim", "am", "prior", "ssim+prior")
 #: How :func:`anomaly_map` combines per-channel ``1 - SSIM`` maps.
 CHANNEL_REDUCTIONS = ("mean", "max")
 #: How the detector's AM measures each encoder output's distance: to its
@@ -296,6 +304,205 @@ def grey_dilation(maps: torch.Tensor, radius: int) -> torch.Tensor:
     return F.max_pool2d(maps.unsqueeze(1), size, stride=1, padding=radius).squeeze(1)
 
 
+def _box_sum(values: torch.Tensor, radius: int) -> torch.Tensor:
+    """Sum of ``values`` (h, w, ...) over the ``(2 radius + 1)`` square around each position.
+
+    Positions outside the grid count as zero. Exact for integer tensors
+    (summed-area table in int64).
+    """
+    if radius == 0:
+        return values
+    h, w = values.shape[:2]
+    table = torch.zeros((h + 1, w + 1, *values.shape[2:]), dtype=torch.int64, device=values.device)
+    table[1:, 1:] = values.long().cumsum(0).cumsum(1)
+    rows = torch.arange(h, device=values.device)
+    cols = torch.arange(w, device=values.device)
+    top, bottom = (rows - radius).clamp(0, h), (rows + radius + 1).clamp(0, h)
+    left, right = (cols - radius).clamp(0, w), (cols + radius + 1).clamp(0, w)
+    return (table[bottom][:, right] - table[top][:, right]
+            - table[bottom][:, left] + table[top][:, left])
+
+
+def _check_prior_params(smoothing, radius) -> None:
+    if not (isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool)
+            and math.isfinite(smoothing) and smoothing > 0):
+        raise ValueError(f"smoothing must be a positive finite number, got {smoothing!r}.")
+    if not (isinstance(radius, int) and not isinstance(radius, bool) and radius >= 0):
+        raise ValueError(f"radius must be a non-negative int, got {radius!r}.")
+
+
+def code_log_prior(
+    counts: torch.Tensor, *, smoothing: float = 0.5, radius: int = 0
+) -> torch.Tensor:
+    """The code prior: ``log p(k | p)`` at each latent position from code counts.
+
+    ``p(k | p) = (c[p, k] + a) / (n[p] + M a)``, where ``c[p, k]`` is how
+    many times the training images chose code ``k`` at the positions within
+    ``radius`` of ``p`` (a square of side ``2 radius + 1``, clipped at the
+    grid's border), ``n[p] = sum_k c[p, k]`` and ``a`` is ``smoothing``
+    (additive smoothing: a code never seen there gets a finite probability).
+    ``radius=0`` is one table per position; a radius as large as the grid is
+    one table for every position (position-free).
+
+    Parameters
+    ----------
+    counts : torch.Tensor of shape (h, w, M), integer
+        How many training images chose each code at each latent position.
+    smoothing : float, default=0.5
+        The pseudo-count ``a`` added to every code (0.5: Jeffreys' prior).
+    radius : int, default=0
+        Positions pooled around each one.
+
+    Returns
+    -------
+    torch.Tensor of shape (h, w, M), float32
+        Log-probabilities; each position's sum to 1 over the M codes.
+
+    Raises
+    ------
+    ValueError
+        If ``smoothing`` is not positive or ``radius`` is negative.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.maps import code_log_prior
+    >>> counts = torch.tensor([[[3, 1, 0, 0]]])  # one position, M = 4, 4 images
+    >>> code_log_prior(counts, smoothing=0.5).exp()
+    tensor([[[0.5833, 0.2500, 0.0833, 0.0833]]])
+    """
+    _check_prior_params(smoothing, radius)
+    pooled = _box_sum(counts, radius).double()
+    totals = pooled.sum(-1, keepdim=True)
+    m = counts.shape[-1]
+    return ((pooled + smoothing).log() - (totals + m * smoothing).log()).float()
+
+
+def code_prior_map(indices: torch.Tensor, log_prior: torch.Tensor) -> torch.Tensor:
+    """The prior's negative log-likelihood of each chosen code, on the latent grid.
+
+    Parameters
+    ----------
+    indices : torch.Tensor of shape (n, h, w), integer
+        The code chosen at each latent position (``VQVAEOutput.indices``).
+    log_prior : torch.Tensor of shape (h, w, M)
+        :func:`code_log_prior`.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, h, w), float32, non-negative
+        ``-log p(indices[i, p] | p)``: high where the code is rare there.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.maps import code_log_prior, code_prior_map
+    >>> counts = torch.tensor([[[3, 1, 0, 0]]])
+    >>> code_prior_map(torch.tensor([[[0]], [[2]]]), code_log_prior(counts))
+    tensor([[[0.5390]],
+    <BLANKLINE>
+            [[2.4849]]])
+    """
+    n, h, w = indices.shape
+    flat = log_prior.reshape(h * w, -1)
+    positions = torch.arange(h * w, device=indices.device).expand(n, -1)
+    return -flat[positions, indices.reshape(n, -1)].view(n, h, w)
+
+
+def leave_one_out_prior_map(
+    indices: torch.Tensor, counts: torch.Tensor, *, smoothing: float = 0.5, radius: int = 0
+) -> torch.Tensor:
+    """:func:`code_prior_map` of images whose own codes are in ``counts``, each left out.
+
+    For a training image, ``counts`` holds its own codes, which make them
+    look more usual than they would to a new normal image. This removes the
+    image's own contribution (its code at each pooled position) from the
+    counts before the probability is taken: the exact leave-one-out prior,
+    without recounting. The detector scores its training images this way,
+    for the threshold and the calibration it sets in ``fit``.
+
+    Parameters
+    ----------
+    indices : torch.Tensor of shape (n, h, w), integer
+        Codes of images counted in ``counts``.
+    counts : torch.Tensor of shape (h, w, M), integer
+        The code counts (see :func:`code_log_prior`).
+    smoothing, radius
+        As for :func:`code_log_prior`.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, h, w), float32
+
+    Examples
+    --------
+    Four images chose code 0 at the one position, one chose code 1: left
+    out, the latter's code has never been seen.
+
+    >>> import torch
+    >>> from skvqad.maps import leave_one_out_prior_map
+    >>> indices = torch.tensor([0, 0, 0, 0, 1]).view(5, 1, 1)
+    >>> counts = torch.tensor([[[4, 1]]])
+    >>> leave_one_out_prior_map(indices, counts, smoothing=0.5).flatten()
+    tensor([0.3567, 0.3567, 0.3567, 0.3567, 2.3026])
+    """
+    _check_prior_params(smoothing, radius)
+    n, h, w = indices.shape
+    m = counts.shape[-1]
+    pooled = _box_sum(counts, radius)
+    neighbours = _box_sum(torch.ones((h, w), dtype=torch.int64, device=counts.device), radius)
+    n_images = counts[0, 0].sum()
+    positions = torch.arange(h * w, device=indices.device).expand(n, -1)
+    chosen = pooled.reshape(h * w, m)[positions, indices.reshape(n, -1)].view(n, h, w)
+    # The image's own codes among the pooled positions equal to its code at p.
+    own = torch.zeros_like(indices, dtype=torch.int64)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            rows = slice(max(0, -dy), min(h, h - dy))
+            cols = slice(max(0, -dx), min(w, w - dx))
+            rows_q = slice(max(0, dy), min(h, h + dy))
+            cols_q = slice(max(0, dx), min(w, w + dx))
+            own[:, rows, cols] += indices[:, rows, cols] == indices[:, rows_q, cols_q]
+    total = (n_images - 1) * neighbours
+    log_p = (chosen - own).double().add(smoothing).log() - (total.double() + m * smoothing).log()
+    return (-log_p).float()
+
+
+def upsample_latent(
+    latent: torch.Tensor, factor: int, height: int, width: int, dilation_radius: int = 0
+) -> torch.Tensor:
+    """A latent map (n, h, w) at the image size: nearest upsampling, crop, grey dilation.
+
+    How the AM and the prior map are brought to the pixels (Section II-C):
+    each latent value covers its ``factor x factor`` block; the result is
+    cropped to ``(height, width)`` (the latent grid covers the padded image)
+    and dilated by :func:`grey_dilation`.
+
+    Parameters
+    ----------
+    latent : torch.Tensor of shape (n, h, w)
+    factor : int
+        ``2 ** n_downsampling``.
+    height, width : int
+        The image size.
+    dilation_radius : int, default=0
+
+    Returns
+    -------
+    torch.Tensor of shape (n, height, width), float32
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvqad.maps import upsample_latent
+    >>> upsample_latent(torch.tensor([[[1.0, 2.0]]]), 2, 2, 3)
+    tensor([[[1., 1., 2.],
+             [1., 1., 2.]]])
+    """
+    up = latent.float().repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+    return grey_dilation(up[..., :height, :width], dilation_radius)
+
+
 def anomaly_map(
     x: torch.Tensor,
     x_hat: torch.Tensor | None,
@@ -309,6 +516,7 @@ def anomaly_map(
     dilation_radius: int = 0,
     ssim_dilation_radius: int = 0,
     ssim_constants: tuple[float, float] | None = None,
+    prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pixel anomaly map of each image (higher = more anomalous).
 
@@ -317,28 +525,33 @@ def anomaly_map(
     x : torch.Tensor of shape (n, C, H, W)
         Images in ``[0, 1]``.
     x_hat : torch.Tensor of shape (n, C, H, W) or None
-        Their reconstructions; unused (may be None) when ``score="am"``.
+        Their reconstructions; unused (may be None) when ``score`` needs no
+        SSIM (``"am"``, ``"prior"``).
     am : torch.Tensor of shape (n, h, w) or None
         Alignment maps on the latent grid (:func:`alignment_map`); unused
-        (may be None) when ``score="ssim"``.
+        (may be None) when ``score`` needs no AM.
     factor : int
         Ratio of the (padded) image size to the latent grid,
         ``2 ** n_downsampling``. The upsampled AM is cropped to ``(H, W)``.
-    score : {"ssim+am", "ssim", "am"}, default="ssim+am"
+    score : {"ssim+am", "ssim", "am", "prior", "ssim+prior"}, default="ssim+am"
         ``"ssim"``: ``1 - SSIM``; ``"am"``: the upsampled, dilated AM;
-        ``"ssim+am"``: their product.
+        ``"ssim+am"``: their product; ``"prior"``: the upsampled, dilated
+        ``prior`` map; ``"ssim+prior"``: its product with ``1 - SSIM``.
     window_size, sigma : int, float
         Gaussian window of the SSIM (see :func:`ssim`).
     channel_reduction : {"mean", "max"}, default="mean"
         How per-channel ``1 - SSIM`` maps become one map: their mean, or the
         worst channel.
     dilation_radius : int, default=0
-        Radius of the grey dilation applied to the upsampled AM.
+        Radius of the grey dilation applied to the upsampled AM (and prior map).
     ssim_dilation_radius : int, default=0
         Radius of a grey dilation of the ``1 - SSIM`` map (after the channel
         reduction), which the paper applies on UCSD-Ped1 (Section III-C).
     ssim_constants : tuple of two floats, default=None
         ``(c1, c2)`` of the SSIM (see :func:`ssim`); None for Wang et al.'s.
+    prior : torch.Tensor of shape (n, h, w) or None, default=None
+        The code prior's map on the latent grid (:func:`code_prior_map`),
+        for the ``"prior"`` scores.
 
     Returns
     -------
@@ -376,6 +589,7 @@ def anomaly_map(
             )
         ],
         factor=factor,
+        prior=prior,
     )[0]
 
 
@@ -389,6 +603,8 @@ _SETTING_DEFAULTS = dict(
     dilation_radius=0,
     ssim_dilation_radius=0,
     ssim_constants=None,
+    prior_smoothing=0.5,
+    prior_radius=0,
 )
 
 
@@ -402,13 +618,18 @@ def anomaly_maps(
     z_e: torch.Tensor | None = None,
     e: torch.Tensor | None = None,
     bank: torch.Tensor | None = None,
+    prior=None,
+    indices: torch.Tensor | None = None,
+    code_counts: torch.Tensor | None = None,
+    prior_tables: dict | None = None,
 ) -> list[torch.Tensor]:
     """The anomaly maps of several settings, sharing the steps they have in common.
 
     Each SSIM map is computed once per distinct SSIM setting (window, sigma,
     constants, channel reduction, SSIM dilation), each upsampled alignment
-    map once per distinct alignment and dilation radius, whatever the number
-    of settings that use them. This is how :class:`~skvqad.VQVAEAnomalyDetector`
+    map once per distinct alignment and dilation radius, each prior map once
+    per distinct smoothing, radius and dilation, whatever the number of
+    settings that use them. This is how :class:`~skvqad.VQVAEAnomalyDetector`
     scores one network output under many settings.
 
     Parameters
@@ -428,8 +649,10 @@ def anomaly_maps(
     settings : list of dict
         Keyword arguments of :func:`anomaly_map` (``score``, ``window_size``,
         ``sigma``, ``channel_reduction``, ``dilation_radius``,
-        ``ssim_dilation_radius``, ``ssim_constants``) plus ``alignment``;
-        missing keys take :func:`anomaly_map`'s defaults (``"squared"``).
+        ``ssim_dilation_radius``, ``ssim_constants``) plus ``alignment``,
+        ``prior_smoothing`` and ``prior_radius`` (of :func:`code_log_prior`);
+        missing keys take :func:`anomaly_map`'s defaults (``"squared"``,
+        0.5 and 0).
     factor : int
         Ratio of the (padded) image size to the latent grid.
     z_e, e : torch.Tensor of shape (n, D, h, w) or None, default=None
@@ -438,6 +661,17 @@ def anomaly_maps(
     bank : torch.Tensor of shape (k, D) or None, default=None
         Training encoder outputs, for ``am=None`` and ``"bank"``:
         :func:`bank_alignment_map`.
+    prior : torch.Tensor of shape (n, h, w), callable or None, default=None
+        The prior map on the latent grid for every setting, or a function of
+        ``(smoothing, radius)`` that returns it. None: computed here with
+        :func:`code_prior_map` from ``indices`` and ``code_counts``.
+    indices : torch.Tensor of shape (n, h, w) or None, default=None
+        The chosen codes, for ``prior=None``.
+    code_counts : torch.Tensor of shape (h, w, M) or None, default=None
+        The training code counts, for ``prior=None``.
+    prior_tables : dict or None, default=None
+        A cache of :func:`code_log_prior` tables by ``(smoothing, radius)``,
+        filled here: pass the same dict for every batch of a data set.
 
     Returns
     -------
@@ -456,7 +690,9 @@ def anomaly_maps(
     True
     """
     height, width = x.shape[-2:]
-    ssim_parts, am_parts, latents, result = {}, {}, {}, []
+    ssim_parts, latent_parts, latents, result = {}, {}, {}, []
+    if prior_tables is None:
+        prior_tables = {}
     for setting in settings:
         unknown = set(setting) - set(_SETTING_DEFAULTS)
         if unknown:
@@ -473,7 +709,7 @@ def anomaly_maps(
                 f"got {s['channel_reduction']!r}."
             )
         maps = None
-        if s["score"] in ("ssim", "ssim+am"):
+        if s["score"] in ("ssim", "ssim+am", "ssim+prior"):
             constants = s["ssim_constants"]
             key = (
                 s["window_size"],
@@ -492,24 +728,41 @@ def anomaly_maps(
                 ssim_parts[key] = grey_dilation(sm, key[4])
             maps = ssim_parts[key]
         if s["score"] in ("am", "ssim+am"):
-            key = (s["alignment"], s["dilation_radius"])
-            if key not in am_parts:
+            key = ("am", s["alignment"], s["dilation_radius"])
+            if key not in latent_parts:
                 if isinstance(am, dict):
-                    if key[0] not in am:
-                        raise ValueError(f"No alignment map {key[0]!r} was given.")
-                    latent = am[key[0]]
+                    if key[1] not in am:
+                        raise ValueError(f"No alignment map {key[1]!r} was given.")
+                    latent = am[key[1]]
                 elif am is not None:
                     latent = am
                 else:
-                    if key[0] not in latents:
-                        latents[key[0]] = _latent_alignment(key[0], z_e, e, bank)
-                    latent = latents[key[0]]
-                up = latent.float().repeat_interleave(factor, dim=-2)
-                up = up.repeat_interleave(factor, dim=-1)
-                am_parts[key] = grey_dilation(up[..., :height, :width], key[1])
-            maps = am_parts[key] if maps is None else maps * am_parts[key]
+                    if key[1] not in latents:
+                        latents[key[1]] = _latent_alignment(key[1], z_e, e, bank)
+                    latent = latents[key[1]]
+                latent_parts[key] = upsample_latent(latent, factor, height, width, key[2])
+            maps = latent_parts[key] if maps is None else maps * latent_parts[key]
+        if s["score"] in ("prior", "ssim+prior"):
+            key = ("prior", s["prior_smoothing"], s["prior_radius"], s["dilation_radius"])
+            if key not in latent_parts:
+                latent = _latent_prior(prior, key[1], key[2], indices, code_counts, prior_tables)
+                latent_parts[key] = upsample_latent(latent, factor, height, width, key[3])
+            maps = latent_parts[key] if maps is None else maps * latent_parts[key]
         result.append(maps)
     return result
+
+
+def _latent_prior(prior, smoothing, radius, indices, code_counts, tables) -> torch.Tensor:
+    """The (n, h, w) prior map of ``(smoothing, radius)``, given or computed."""
+    if callable(prior):
+        return prior(smoothing, radius)
+    if prior is not None:
+        return prior
+    if indices is None or code_counts is None:
+        raise ValueError("A prior map needs prior, or indices and code_counts.")
+    if (smoothing, radius) not in tables:
+        tables[smoothing, radius] = code_log_prior(code_counts, smoothing=smoothing, radius=radius)
+    return code_prior_map(indices, tables[smoothing, radius])
 
 
 def _latent_alignment(alignment: str, z_e, e, bank) -> torch.Tensor:

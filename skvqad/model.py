@@ -286,6 +286,40 @@ class VQVAE(nn.Module):
         (torch.Size([2, 1, 10, 12]), torch.Size([2, 3, 3]))
         """
         height, width = x.shape[-2:]
+        z_e, e, indices = self.encode(x)
+        # Straight-through estimator: the decoder sees e, the encoder gets
+        # the decoder's gradient as if z_e had been passed on unchanged.
+        z_q = z_e + (e - z_e).detach()
+        logits = self.decoder(z_q)[..., :height, :width]
+        return VQVAEOutput(logits=logits, z_e=z_e, e=e, indices=indices)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encoder output, its codebook vectors and their indices (no decoder).
+
+        The first half of :meth:`forward`, with the same padding: what a pass
+        that needs only the latent grid (the code counts of the detector's
+        prior) computes.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images in [0, 1].
+
+        Returns
+        -------
+        z_e, e : torch.Tensor of shape (n, D, h, w)
+        indices : torch.Tensor of shape (n, h, w)
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> model = VQVAE(hidden_channels=8, embedding_dim=4, n_embeddings=8, n_residual_layers=1)
+        >>> x = torch.rand(2, 1, 8, 8)
+        >>> torch.equal(model.encode(x)[2], model(x).indices)
+        True
+        """
+        height, width = x.shape[-2:]
         factor = 2**self.n_downsampling
         pad_h, pad_w = -height % factor, -width % factor
         if pad_h or pad_w:
@@ -296,11 +330,7 @@ class VQVAE(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             z_e = self.encoder[-1](hidden.float())
         e, indices = self.quantize(z_e)
-        # Straight-through estimator: the decoder sees e, the encoder gets
-        # the decoder's gradient as if z_e had been passed on unchanged.
-        z_q = z_e + (e - z_e).detach()
-        logits = self.decoder(z_q)[..., :height, :width]
-        return VQVAEOutput(logits=logits, z_e=z_e, e=e, indices=indices)
+        return z_e, e, indices
 
 
 def reconstruction(logits: torch.Tensor) -> torch.Tensor:

@@ -489,10 +489,48 @@ class VQVAENet(NeuralNet):
         ('VQVAEOutput', torch.Size([2, 1, 8, 8]))
         """
         x = to_tensor(x, device=self.device)
-        with torch.autocast(
-            device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16_enabled
-        ):
+        with self._autocast(x):
             return self.module_(x, **fit_params)
+
+    def _autocast(self, x: torch.Tensor):
+        """bfloat16 autocast on ``x``'s device when :attr:`bf16_enabled`, else a no-op context."""
+        return torch.autocast(device_type=x.device.type, dtype=torch.bfloat16,
+                              enabled=self.bf16_enabled)
+
+    def encode(self, x):
+        """The latent grid of a batch: :meth:`VQVAE.encode` under the autocast of :meth:`infer`.
+
+        No gradients are recorded and the module is put in evaluation mode,
+        as for :meth:`skorch.NeuralNet.evaluation_step`.
+
+        Parameters
+        ----------
+        x : array-like or torch.Tensor of shape (n, C, H, W)
+            Images in [0, 1]; moved to ``self.device``.
+
+        Returns
+        -------
+        z_e, e : torch.Tensor of shape (n, D, h, w)
+        indices : torch.Tensor of shape (n, h, w)
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> from skvqad.net import VQVAENet
+        >>> net = VQVAENet(
+        ...     VQVAE, module__hidden_channels=8, module__embedding_dim=4,
+        ...     module__n_embeddings=8, module__n_residual_layers=1,
+        ... ).initialize()
+        >>> x = torch.rand(2, 1, 8, 8)
+        >>> torch.equal(net.encode(x)[2], net.evaluation_step((x, None)).indices)
+        True
+        """
+        self.check_is_fitted()
+        x = to_tensor(x, device=self.device)
+        self._set_training(False)
+        with torch.inference_mode(), self._autocast(x):
+            return self.module_.encode(x)
 
     def fit_loop(self, X, y=None, **fit_params):
         """skorch's training loop; an interrupt leaves it as :class:`_Interrupted`.

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from skvqad.net import VQVAENet
+
 #: A detector small enough to train in well under a second on a CPU.
 TINY = dict(
     n_embeddings=8,
@@ -36,3 +38,27 @@ def make_stripes(n, size=16, channels=None, seed=0):
 @pytest.fixture
 def stripes():
     return make_stripes(64)
+
+
+@pytest.fixture
+def labelled():
+    """Stripes (y = 1) and stripes with a noise patch (y = -1)."""
+    X = make_stripes(60, seed=3)
+    y = np.ones(60, dtype=int)
+    y[::4] = -1
+    X[y == -1, 4:12, 4:12] = np.random.default_rng(4).random(((y == -1).sum(), 8, 8))
+    return X, y
+
+
+@pytest.fixture
+def trainings(monkeypatch):
+    """Record the number of images of every VQVAENet.fit call."""
+    sizes = []
+    fit = VQVAENet.fit
+
+    def counting_fit(self, X, y=None, **kw):
+        sizes.append(len(X))
+        return fit(self, X, y, **kw)
+
+    monkeypatch.setattr(VQVAENet, "fit", counting_fit)
+    return sizes

@@ -74,6 +74,24 @@ def test_score_writes_one_row_per_image_and_the_maps(model, tmp_path, capsys, mo
     assert capsys.readouterr().out.splitlines()[0] == "path,score,label"
 
 
+def test_fit_and_score_with_a_fused_score_map(tmp_path):
+    train = folder(tmp_path / "train", make_stripes(24, size=16))
+    path = tmp_path / "fused.skvqad"
+    assert main(["fit", str(train), "-o", str(path), *TINY, "--set", "score_map=('ssim', 'prior')",
+                 "--set", "prior_radius=1"]) == 0
+    det = VQVAEAnomalyDetector.load(path)
+    assert det.score_map == ("ssim", "prior") and det.calibration_params_["prior_radius"] == 1
+    images = make_stripes(4, size=16, seed=5)
+    test = folder(tmp_path / "test", images)
+    out = tmp_path / "scores.csv"
+    assert main(["score", str(path), str(test), "-o", str(out), "--maps", str(tmp_path / "m"),
+                 "-q"]) == 0
+    X = np.stack([np.asarray(PIL.open(test / f"{i:03d}.png")) for i in range(4)])
+    rows = list(csv.DictReader(out.open()))
+    np.testing.assert_allclose([float(r["score"]) for r in rows], det.score_samples(X), rtol=1e-5)
+    assert len(list((tmp_path / "m").iterdir())) == 4
+
+
 def test_info_describes_the_model(model, capsys):
     assert main(["info", str(model)]) == 0
     text = capsys.readouterr().out

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import make_stripes
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
     GridSearchCV,
@@ -12,31 +11,6 @@ from sklearn.model_selection import (
 )
 
 from skvqad import VQVAEAnomalyDetector
-from skvqad.net import VQVAENet
-
-
-@pytest.fixture
-def labelled():
-    """Stripes (y = 1) and stripes with a noise patch (y = -1)."""
-    X = make_stripes(60, seed=3)
-    y = np.ones(60, dtype=int)
-    y[::4] = -1
-    X[y == -1, 4:12, 4:12] = np.random.default_rng(4).random(((y == -1).sum(), 8, 8))
-    return X, y
-
-
-@pytest.fixture
-def trainings(monkeypatch):
-    """Record the number of images of every VQVAENet.fit call."""
-    sizes = []
-    fit = VQVAENet.fit
-
-    def counting_fit(self, X, y=None, **kw):
-        sizes.append(len(X))
-        return fit(self, X, y, **kw)
-
-    monkeypatch.setattr(VQVAENet, "fit", counting_fit)
-    return sizes
 
 
 def test_training_folds_use_inliers_only_and_validation_uses_decision_function(

@@ -166,6 +166,14 @@ def set_fitted(name, value):
     (set_fitted("integer_bits_", 12), "integer_bits_ is 12"),
     (set_fitted("integer_bits_", 8.0), "integer_bits_ is 8.0"),
     (set_fitted("integer_bits_", torch.tensor(8)), "integer_bits_ is tensor"),
+    (set_param("score_map", ["am", "l2"]), "score_map must be"),
+    (set_fitted("code_counts_", torch.zeros(4, 4, 3, dtype=torch.int64)), "code_counts_ is not"),
+    (lambda p: p["fitted"]["code_counts_"].__setitem__((0, 0, 0), -1), "code_counts_ is not"),
+    (lambda p: p["fitted"]["code_counts_"].__setitem__((0, 0, 0), 10**6), "code_counts_ is not"),
+    (set_fitted("code_counts_", torch.zeros(4, 4, 8)), "code_counts_ is not"),
+    (set_fitted("score_calibration", "{"), "incomplete"),
+    (set_fitted("score_calibration", json.dumps({"maps": {"am": [float("nan"), 1.0]},
+                                                 "params": {}})), "score calibration"),
 ])
 def test_stored_values_pass_the_checks_of_fit(fitted, tmp_path, change, match):
     path = tmp_path / "model.skvqad"
@@ -280,3 +288,13 @@ def test_files_without_integer_bits_load_with_the_old_rule(fitted, stripes, tmp_
     assert loaded.integer_bits_ is None
     X8 = np.round(stripes * 255).astype(np.int64)
     np.testing.assert_array_equal(loaded.score_samples(X8), fitted.score_samples(X8.astype(np.uint8)))
+
+
+def test_files_without_the_code_prior_load_and_say_what_is_missing(fitted, stripes, tmp_path):
+    path = tmp_path / "old.skvqad"
+    fitted.save(path)
+    rewrite(path, lambda p: [p["fitted"].pop(k) for k in ("code_counts_", "score_calibration")])
+    old = VQVAEAnomalyDetector.load(path)
+    np.testing.assert_array_equal(old.score_samples(stripes), fitted.score_samples(stripes))
+    with pytest.raises(ValueError, match="code_counts_"):
+        old.set_params(score_map="prior").score_samples(stripes)

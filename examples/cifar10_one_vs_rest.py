@@ -39,9 +39,24 @@ run it in the background::
         --rows-dir results/cifar10_rows --json results/cifar10.json \
         --markdown results/cifar10.md > cifar10.log 2>&1 &
 
+Beyond the paper, the same networks give the code prior's columns: ``prior``
+(how rarely the training images chose each code at its latent position),
+``ssim+prior`` (its product with the SSIM map) and the fused scores
+``z(am,prior)``, ``z(ssim+am,prior)`` and ``z(ssim,am,prior)``: the highest
+of the maps' scores standardised on the class's training images (a tuple
+``score_map``). Each row keeps the detector's ``score_calibration_``.
+
 ``--quick`` trains small networks on 500 images per class for a few epochs
 and scores 2,000 test images: a smoke test for 2 CPU cores in a few minutes,
-**not** the paper's protocol, and labelled so in its output.
+**not** the paper's protocol, and labelled so in its output. ``--proxy`` trains
+a smaller network (64 channels, D = 64, M = 512) for 10 epochs on all 5,000
+training images of each class and scores all 10,000 test images: the
+paper's protocol with a network small enough for a CPU (about 40 minutes for
+the ten classes on 2 cores), labelled as a proxy.
+
+``--model-dir`` keeps each class's fitted detector (``<class>.skvqad``) and
+loads it instead of training when it is there, so that other scoring
+settings cost no retraining (``benchmarks/prior_variants.py`` reads them).
 
 Examples::
 
@@ -80,6 +95,7 @@ from sklearn.metrics import roc_auc_score
 from skvqad import VQVAEAnomalyDetector
 from skvqad.baselines import pixel_baselines
 from skvqad.datasets import fetch_cifar10, load_image_folder
+from skvqad.detector import SCORING_PARAMS
 from skvqad.model import VQVAE
 from skvqad.net import VQVAENet, resolve_device
 from skvqad.utils import environment
@@ -98,14 +114,24 @@ PAPER = {
     "truck": (0.67, 0.73, 0.64, 0.65),
 }
 PAPER_MEAN = (0.59, 0.65, 0.65, 0.66)
-#: Result key -> scoring setting; all five are read from one pass of the same network.
+#: Result key -> scoring setting; all are read from one pass of the same network.
 SCORES = {"ssim": {"score_map": "ssim"}, "ssim+am": {"score_map": "ssim+am"},
           "am": {"score_map": "am"},
           "ssim+am-rel": {"score_map": "ssim+am", "alignment": "relative"},
-          "am-rel": {"score_map": "am", "alignment": "relative"}}
+          "am-rel": {"score_map": "am", "alignment": "relative"},
+          # Beyond the paper: the code prior, and fusions calibrated on the training images.
+          "prior": {"score_map": "prior"}, "ssim+prior": {"score_map": "ssim+prior"},
+          "z(am,prior)": {"score_map": ("am", "prior")},
+          "z(ssim+am,prior)": {"score_map": ("ssim+am", "prior")},
+          "z(ssim,am,prior)": {"score_map": ("ssim", "am", "prior")}}
 BASELINES = ("knn", "pca", "iforest")
 COLUMNS = {"ssim": "SSIM", "ssim+am": "SSIM+AM", "am": "AM", "ssim+am-rel": "SSIM+AM, rel. AM",
-           "am-rel": "rel. AM", "knn": "kNN pixels", "pca": "PCA error", "iforest": "IForest"}
+           "am-rel": "rel. AM", "prior": "prior", "ssim+prior": "SSIM+prior",
+           "z(am,prior)": "z(AM, prior)", "z(ssim+am,prior)": "z(SSIM+AM, prior)",
+           "z(ssim,am,prior)": "z(SSIM, AM, prior)",
+           "knn": "kNN pixels", "pca": "PCA error", "iforest": "IForest"}
+#: The proxy configuration (--proxy): the paper's protocol with a network a CPU trains in minutes.
+PROXY = dict(hidden_channels=64, embedding_dim=64, n_embeddings=512, max_epochs=10)
 
 
 def load(data_dir):
@@ -121,6 +147,10 @@ def load(data_dir):
 
 
 def make_detector(args):
+    if args.proxy:
+        return VQVAEAnomalyDetector(**dict(PROXY, max_epochs=args.max_epochs or PROXY["max_epochs"]),
+                                    codebook_restart=args.codebook_restart, device=args.device,
+                                    random_state=args.random_state)
     if args.quick:
         return VQVAEAnomalyDetector(
             hidden_channels=64, embedding_dim=64, n_embeddings=128, n_residual_layers=2,
@@ -131,19 +161,33 @@ def make_detector(args):
                                 random_state=args.random_state)
 
 
-def run_class(detector, name, train, X_test, normal, train_scores=False):
-    """One row: the detector's five columns and the three baselines on the same split.
+def run_class(detector, name, train, X_test, normal, train_scores=False, model=None):
+    """One row: the detector's columns and the three baselines on the same split.
 
     Returns the row (the AUROCs, times, ...) and each column's image scores; with
     ``train_scores``, also the detector's columns on the training images, under
-    ``train_<column>`` (what a fusion of the columns would calibrate on).
+    ``train_<column>`` (what a fusion of the columns would calibrate on; the
+    prior's columns there count each image's own codes, unlike the calibration
+    that ``fit`` measures, kept in the row's ``score_calibration``). With
+    ``model``, the fitted detector is kept in that file, or loaded from it if
+    it exists (its fit time is then the one saved beside it).
     """
     t0 = time.perf_counter()
-    detector.fit(train)
+    if model is not None and model.exists():
+        detector = load_model(detector, model)
+        fit_seconds = json.loads(model.with_suffix(".json").read_text())["fit_seconds"]
+    else:
+        detector.fit(train)
+        fit_seconds = time.perf_counter() - t0
+        if model is not None:
+            detector.save(model)
+            write(model.with_suffix(".json"), json.dumps({"fit_seconds": fit_seconds}))
     row = {"class": name, "n_train": len(train), "n_test": len(X_test),
-           "fit_seconds": time.perf_counter() - t0,
+           "fit_seconds": fit_seconds,
            "codes_used": int(detector.history_[-1, "codes_used"]),
-           "bf16": bool(detector.net_.bf16_enabled)}
+           "bf16": bool(detector.net_.bf16_enabled),
+           "score_calibration": detector.score_calibration_,
+           **environment(detector.net_.device)}
     t0 = time.perf_counter()
     scores = detector.score_samples_multi(X_test, SCORES)
     row["score_seconds"] = time.perf_counter() - t0
@@ -159,6 +203,18 @@ def run_class(detector, name, train, X_test, normal, train_scores=False):
         row["train_score_seconds"] = time.perf_counter() - t0
         scores.update({f"train_{key}": values for key, values in on_train.items()})
     return row, scores
+
+
+def load_model(template, path):
+    """The detector kept in ``path``, refused if trained with other parameters than ``template``."""
+    detector = VQVAEAnomalyDetector.load(path, device=template.device)
+    saved, asked = detector.get_params(), template.get_params()
+    differ = {k: (v, saved[k]) for k, v in asked.items()
+              if k not in (*SCORING_PARAMS, "device", "verbose") and saved[k] != v}
+    if differ:
+        raise SystemExit(f"{path} was trained with other parameters than asked (asked, saved): "
+                         f"{differ}. Remove it, or ask for the same.")
+    return detector.set_params(**{k: asked[k] for k in SCORING_PARAMS})
 
 
 def write(path, text=None, **arrays):
@@ -185,12 +241,20 @@ def table(rows, label, env, seconds):
     for row in rows:
         paper = PAPER.get(row["class"], (float("nan"),) * 4)
         lines.append(f"| {row['class']} | " + " | ".join(f"{v:.2f}" for v in paper) + " | "
-                     + " | ".join(f"{row[k]:.3f}" for k in keys) + f" | {row['fit_seconds']:.0f} |")
-    means = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+                     + " | ".join(f"{row[k]:.3f}" if k in row else "-" for k in keys)
+                     + f" | {row['fit_seconds']:.0f} |")
+    # Rows made before a column existed lack it: its mean is over the rows that have it.
+    means = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys
+             if any(k in r for r in rows)}
     paper_mean = PAPER_MEAN if len(rows) == 10 else tuple(
         np.mean([PAPER[r["class"]][i] for r in rows if r["class"] in PAPER]) for i in range(4))
     lines.append(f"| **mean ({len(rows)})** | " + " | ".join(f"{v:.2f}" for v in paper_mean) + " | "
-                 + " | ".join(f"**{means[k]:.3f}**" for k in keys) + " | |")
+                 + " | ".join(f"**{means[k]:.3f}**" if k in means else "-" for k in keys) + " | |")
+    partial = [f"{COLUMNS[k]} ({sum(k in r for r in rows)})" for k in means
+               if not all(k in r for r in rows)]
+    if partial:
+        lines.append("Rows made before a column existed show '-'; the means of "
+                     + ", ".join(partial) + " are over the rows that have them.")
     # main() keeps one precision per table; rows from before the "bf16" key trained in float32.
     precision = "bfloat16 autocast" if rows[0].get("bf16", False) else "float32"
     lines += ["", f"{seconds:.0f} s of VQ-VAE training and scoring in all on {env['device']}, "
@@ -215,6 +279,10 @@ def main(argv=None):
     parser.add_argument("--classes", nargs="+", help="class names to run (default: all ten)")
     parser.add_argument("--quick", action="store_true",
                         help="small subset and model for CPUs; NOT the paper's protocol")
+    parser.add_argument("--proxy", action="store_true",
+                        help="the paper's protocol with a smaller network (64 channels, D=64, "
+                        "M=512, 10 epochs)")
+    parser.add_argument("--model-dir", help="keep each class's fitted detector here, and reuse it")
     parser.add_argument("--max-epochs", type=int)
     parser.add_argument("--codebook-restart", action=argparse.BooleanOptionalAction, default=True,
                         help="re-draw unused codes (the default); --no-codebook-restart trains "
@@ -252,9 +320,16 @@ def main(argv=None):
     # What mixed_precision resolves to here ("auto": bfloat16 on CUDA and on CPUs that have it).
     bf16 = VQVAENet(VQVAE, device=resolve_device(args.device),
                     bf16=detector.mixed_precision).bf16_enabled
+    if args.quick and args.proxy:
+        parser.error("--quick and --proxy are two configurations: choose one")
     label = ("QUICK RUN: 500 training images per class, small network, 2,000 test images; "
              "not the paper's protocol" if args.quick else
+             "PROXY: the paper's protocol (5,000 training images per class, all 10,000 test "
+             "images) with a smaller network (64 channels, D=64, M=512)" if args.proxy else
              "Paper protocol: 5,000 training images per class, all 10,000 test images")
+    model_dir = Path(args.model_dir) if args.model_dir else None
+    if model_dir is not None:
+        model_dir.mkdir(parents=True, exist_ok=True)
     rows_dir = Path(args.rows_dir) if args.rows_dir else None
     rows = []
     for name in classes:
@@ -286,16 +361,17 @@ def main(argv=None):
         train = X_train[y_train == k]
         if args.quick:
             train = train[np.random.default_rng(k).permutation(len(train))[:500]]
+        model = model_dir / f"{name}.skvqad" if model_dir else None
         row, scores = run_class(detector, name, train, X_test, y_test == k,
-                                train_scores=path is not None)
-        row.update(params=params, label=label, **environment(detector.net_.device))
+                                train_scores=path is not None, model=model)
+        row.update(params=params, label=label)
         rows.append(row)
         if path is not None:
             # The scores first: a row on disk always has its scores beside it.
             write(path.with_suffix(".scores.npz"), normal=y_test == k,
                   **{key: np.asarray(v, dtype=np.float32) for key, v in scores.items()})
             write(path, json.dumps(row, indent=2))
-        print(f"{name}: " + "  ".join(f"{key} {row[key]:.3f}" for key in COLUMNS)
+        print(f"{name}: " + "  ".join(f"{key} {row[key]:.3f}" for key in COLUMNS if key in row)
               + f"  ({row['fit_seconds']:.0f} s fit, {row['codes_used']} codes used)", flush=True)
 
     seconds = sum(r["fit_seconds"] + r["score_seconds"] + r.get("train_score_seconds", 0)

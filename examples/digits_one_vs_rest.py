@@ -6,8 +6,11 @@ scikit-learn: for each digit, a VQ-VAE is trained on the training images of
 that digit only, then all test images are scored and the image AUROC is
 computed with the digit as normal and the nine others as anomalous.
 
-One network is trained per digit; the three anomaly maps (SSIM, AM and
-SSIM+AM) are read from one pass of the same network
+One network is trained per digit; the paper's three anomaly maps (SSIM, AM
+and SSIM+AM) and, beyond the paper, the code prior's (``prior``,
+``ssim+prior``) and two fused scores (the highest of the AM's, or SSIM+AM's,
+and the prior's scores standardised on the digit's training images) are read
+from one pass of the same network
 (:meth:`~skvqad.VQVAEAnomalyDetector.score_samples_multi`). Beside them, on
 the same split, the pixel baselines a user would try first
 (:func:`skvqad.baselines.pixel_baselines`): distance to the 5th nearest
@@ -31,9 +34,14 @@ from skvqad import VQVAEAnomalyDetector
 from skvqad.baselines import pixel_baselines
 from skvqad.utils import environment
 
-SCORE_MAPS = ("ssim", "am", "ssim+am")
+#: Column -> score_map, all read from the same network.
+SCORE_MAPS = {"ssim": "ssim", "am": "am", "ssim+am": "ssim+am", "prior": "prior",
+              "ssim+prior": "ssim+prior", "z(am,prior)": ("am", "prior"),
+              "z(ssim+am,prior)": ("ssim+am", "prior")}
 BASELINES = ("knn", "pca", "iforest")
 COLUMNS = {"ssim": "VQ-VAE SSIM", "am": "VQ-VAE AM", "ssim+am": "VQ-VAE SSIM+AM",
+           "prior": "prior", "ssim+prior": "SSIM+prior", "z(am,prior)": "z(AM, prior)",
+           "z(ssim+am,prior)": "z(SSIM+AM, prior)",
            "knn": "kNN pixels", "pca": "PCA error", "iforest": "IForest"}
 
 
@@ -78,7 +86,8 @@ def main(argv=None):
     for digit in range(10):
         detector.fit(X_train[y_train == digit])
         normal = (y_test == digit).astype(int)
-        scores = detector.score_samples_multi(X_test, {k: {"score_map": k} for k in SCORE_MAPS})
+        scores = detector.score_samples_multi(
+            X_test, {k: {"score_map": m} for k, m in SCORE_MAPS.items()})
         for name, model in pixel_baselines(random_state=args.random_state).items():
             scores[name] = model.fit(X_train[y_train == digit]).score_samples(X_test)
         row = {"digit": digit, **{k: roc_auc_score(normal, s) for k, s in scores.items()}}

@@ -220,7 +220,8 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
     # Beside each row, the image scores of every column, from which its AUROCs come.
     with np.load(rows / "bird.scores.npz") as f:
         assert f["normal"].sum() == 4 and len(f["normal"]) == 12
-        detector_columns = {"ssim", "ssim+am", "am", "ssim+am-rel", "am-rel"}
+        detector_columns = {"ssim", "ssim+am", "am", "ssim+am-rel", "am-rel", "prior", "ssim+prior",
+                            "z(am,prior)", "z(ssim+am,prior)", "z(ssim,am,prior)"}
         assert set(f.files) == {"normal", "knn", "pca", "iforest", *detector_columns,
                                 *(f"train_{k}" for k in detector_columns)}
         for key, auroc in first["rows"][1].items():
@@ -259,7 +260,8 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
     assert result["params"]["alignment"] == "squared"  # the relative columns leave no trace
     assert result["label"].startswith("QUICK RUN")
     assert "--rows-dir" in result["command"]
-    keys = ("ssim", "ssim+am", "am", "ssim+am-rel", "am-rel", "knn", "pca", "iforest")
+    keys = ("ssim", "ssim+am", "am", "ssim+am-rel", "am-rel", "prior", "ssim+prior", "z(am,prior)",
+            "z(ssim+am,prior)", "z(ssim,am,prior)", "knn", "pca", "iforest")
     assert set(result["mean"]) == set(keys)
     for row in result["rows"]:
         assert row["n_train"] == 6 and row["n_test"] == 12
@@ -267,6 +269,9 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
         assert row["device"].startswith("CPU") and "torch" in row["versions"]
     # The relative columns do use the relative AM.
     assert any(row["am-rel"] != row["am"] for row in result["rows"])
+    # Each row keeps the calibration of the fused columns, measured by fit.
+    assert set(result["rows"][0]["score_calibration"]) == {"ssim", "am", "ssim+am", "prior",
+                                                           "ssim+prior"}
     # One brightness per class: the pixel baselines separate the classes well.
     assert all(row["knn"] > 0.9 for row in result["rows"])
     assert [row.get("bf16") for row in result["rows"]] == [native, native, native or None]
@@ -524,3 +529,32 @@ def test_cifar10_score_contrast_benchmark(tmp_path):
     np.savez(rows / "bird.scores.npz", normal=~normal, ssim=ssim, am=ssim, **{"am-rel": ssim})
     with pytest.raises(ValueError, match="other test images"):
         run_example("cifar10_score_contrast", argv, folder=ROOT / "benchmarks")
+
+
+def test_cifar10_model_dir_and_rows_without_the_new_columns(tmp_path, capsys):
+    root = cifar_like_folder(tmp_path / "cifar")
+    models, rows = tmp_path / "models", tmp_path / "rows"
+    argv = ["--data-dir", str(root), "--quick", "--max-epochs", "1", "--device", "cpu",
+            "--n-embeddings", "16", "--classes", "bird", "--model-dir", str(models),
+            "--rows-dir", str(rows), "--json", str(tmp_path / "a.json")]
+    run_example("cifar10_one_vs_rest", argv)
+    assert sorted(p.name for p in models.iterdir()) == ["bird.json", "bird.skvqad"]
+    first = json.loads((tmp_path / "a.json").read_text())["rows"][0]
+    # A kept model is loaded, not trained again: the same row, the saved fit time.
+    (rows / "bird.json").unlink()
+    run_example("cifar10_one_vs_rest", argv)
+    again = json.loads((tmp_path / "a.json").read_text())["rows"][0]
+    timings = ("score_seconds", "baseline_seconds", "train_score_seconds")
+    assert {k: v for k, v in again.items() if k not in timings} == {
+        k: v for k, v in first.items() if k not in timings}
+    # A row made before the prior's columns existed shows '-' in them.
+    old = json.loads((rows / "bird.json").read_text())
+    for key in ("prior", "ssim+prior", "z(am,prior)", "z(ssim+am,prior)", "z(ssim,am,prior)"):
+        del old[key]
+    (rows / "bird.json").write_text(json.dumps(old))
+    run_example("cifar10_one_vs_rest", argv + ["--markdown", str(tmp_path / "a.md")])
+    md = (tmp_path / "a.md").read_text()
+    assert "| bird |" in md and "| - | - | - | - | - |" in md
+    # A model trained with other weights parameters is refused.
+    with pytest.raises(SystemExit, match="other parameters"):
+        run_example("cifar10_one_vs_rest", [a if a != "16" else "8" for a in argv[:-4]])

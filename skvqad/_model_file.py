@@ -114,6 +114,7 @@ def write_detector(detector, path) -> None:
                 None if getattr(detector, "code_counts_", None) is None
                 else torch.from_numpy(np.ascontiguousarray(detector.code_counts_, dtype=np.int64))
             ),
+            "training_digest": getattr(detector, "_training_digest", None),
             "score_calibration": (
                 None if getattr(detector, "score_calibration_", None) is None
                 else json.dumps({"maps": detector.score_calibration_,
@@ -174,6 +175,7 @@ def read_detector(cls, path, device=None):
         integer_bits = fitted.get("integer_bits_")  # absent from files written before it existed
         # Absent from files written before the code prior existed.
         counts = fitted.get("code_counts_")
+        digest = fitted.get("training_digest")
         calibration = fitted.get("score_calibration")
         if calibration is not None:
             calibration = json.loads(calibration)
@@ -257,6 +259,8 @@ def read_detector(cls, path, device=None):
     detector.bank_ = None if bank is None else bank.to(net.device)
     if counts is not None:
         detector.code_counts_ = counts.numpy()
+    if isinstance(digest, str):
+        detector._training_digest = digest
     if calibration is not None:
         detector.score_calibration_ = {k: (float(v[0]), float(v[1])) for k, v in maps.items()}
         for key in ("ssim_constants",):  # JSON turns tuples into lists

@@ -16,6 +16,7 @@ import os
 import warnings
 from numbers import Integral, Real
 
+import joblib
 import numpy as np
 import skorch
 import torch
@@ -553,6 +554,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             warnings.simplefilter("ignore", DataRangeWarning)
             self.code_counts_, self.bank_ = self._latent_pass(X, seed)
             self._calibrate(X, self.contamination, training=True)
+        # refit_threshold knows the training images by it: their codes are in code_counts_.
+        self._training_digest = joblib.hash(X)
         return self
 
     def _latent_pass(self, X: np.ndarray, seed: int):
@@ -621,9 +624,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         new scores (and to calibrate the maps under the new parameters).
         Pass held-out normal images for a threshold that counts the false
         alarms on new normal images (which score a little lower), or the
-        training images; with those, the prior maps count each image's own
-        codes (``fit`` leaves them out), so that they look a little more
-        usual than to ``fit``.
+        training images (the same array as given to ``fit``, after the
+        ``y == 1`` selection): these are recognised by their digest and scored
+        as ``fit`` scores them, each image's own codes left out of the prior,
+        so that the result is what ``fit`` with the current parameters sets.
 
         Parameters
         ----------
@@ -645,7 +649,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             {"contamination": contamination},
             caller_name=f"{type(self).__name__}.refit_threshold",
         )
-        self._calibrate(self._validate_for_predict(X), contamination)
+        X = self._validate_for_predict(X)
+        training = getattr(self, "_training_digest", None) == joblib.hash(X)
+        self._calibrate(X, contamination, training=training)
         return self
 
     def _net_params(self, channels: int, n_downsampling: int, device: str) -> dict:

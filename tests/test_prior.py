@@ -300,3 +300,17 @@ def test_search_over_score_map_trains_one_network(labelled, tiny_params, trainin
     assert len(trainings) == 2 + 1  # one network per fold, and the refit
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.best_estimator_.predict(X).shape == (60,)
+
+
+def test_refit_threshold_on_the_training_images_sets_what_fit_sets(textures, tmp_path):
+    params = dict(TINY, max_epochs=3, batch_size=16, n_downsampling=1, contamination=0.2)
+    det = VQVAEAnomalyDetector(**params).fit(textures)
+    want = VQVAEAnomalyDetector(**params, score_map=("am", "prior"), dilation_radius=0).fit(textures)
+    det.set_params(score_map=("am", "prior"), dilation_radius=0).refit_threshold(textures)
+    assert det.score_calibration_ == want.score_calibration_ and det.offset_ == want.offset_
+    # ... also after a round trip through the model file; other images are scored as new ones.
+    det.save(tmp_path / "d.skvqad")
+    loaded = VQVAEAnomalyDetector.load(tmp_path / "d.skvqad").refit_threshold(textures)
+    assert loaded.score_calibration_ == want.score_calibration_
+    loaded.refit_threshold(textures[:-1])  # not the training array: own codes count
+    assert loaded.score_calibration_["prior"][0] < want.score_calibration_["prior"][0]

@@ -173,6 +173,14 @@ def check_images(
     >>> X.shape, X.dtype, shape
     ((1, 2, 3), dtype('uint8'), (2, 3, 1))
     """
+    if isinstance(X, (list, tuple)) and len(X) > 1:
+        shapes = {np.shape(image) for image in X}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"All images of X must have the same size, got {len(shapes)} shapes "
+                f"({', '.join(str(s) for s in sorted(shapes)[:4])}{', ...' if len(shapes) > 4 else ''}): "
+                "resize them first (skvqad.preprocessing.ImageResizer, or the loaders' image_size)."
+            )
     X = check_array(
         X,
         dtype="numeric",

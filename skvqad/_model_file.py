@@ -128,6 +128,8 @@ def write_detector(detector, path) -> None:
     torch.save(payload, buffer)
     body = buffer.getvalue()
     path = Path(path)
+    if not path.parent.is_dir():  # mkstemp's error would name its temporary file
+        raise FileNotFoundError(f"Cannot save to {path}: the folder {path.parent} does not exist.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         umask = os.umask(0)

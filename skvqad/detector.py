@@ -943,23 +943,24 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         scores = [-self._fuse(setting, [anomaly[i] for i in used])
                   for setting, used in zip(settings, plan, strict=True)]
         for setting, s in zip(settings, scores, strict=True):
-            bad = int((~np.isfinite(s)).sum())
-            if bad:
-                weights_ok = all(
-                    bool(torch.isfinite(p).all()) for p in self.net_.module_.parameters()
-                )
-                cause = (
-                    "the network's weights are finite, so look at the scoring parameters "
-                    f"({ {k: setting[k] for k in SCORING_PARAMS} })"
-                    if weights_ok
-                    else "the network's weights hold NaN or infinite values: refit it "
-                    "(check history_ for a diverging loss; try a lower lr or "
-                    "mixed_precision=False), or load an intact copy"
-                )
-                raise FloatingPointError(
-                    f"{bad} of {len(s)} image scores are NaN or infinite; {cause}."
-                )
+            self._check_finite(s, setting, "image scores")
         return scores
+
+    def _check_finite(self, values: np.ndarray, setting: dict, what: str) -> None:
+        """Raise ``FloatingPointError`` naming the likely cause if ``values`` are not all finite."""
+        bad = int((~np.isfinite(values)).sum())
+        if not bad:
+            return
+        weights_ok = all(bool(torch.isfinite(p).all()) for p in self.net_.module_.parameters())
+        cause = (
+            "the network's weights are finite, so look at the scoring parameters "
+            f"({ {k: setting[k] for k in SCORING_PARAMS} })"
+            if weights_ok
+            else "the network's weights hold NaN or infinite values: refit it "
+            "(check history_ for a diverging loss; try a lower lr or "
+            "mixed_precision=False), or load an intact copy"
+        )
+        raise FloatingPointError(f"{bad} of {values.size} {what} are NaN or infinite; {cause}.")
 
     def _fused_maps(self, setting: dict, maps: list, pooled: list) -> torch.Tensor:
         """A batch's map of ``setting`` from its maps and their pooled values.
@@ -1077,6 +1078,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             fused = self._fused_maps(setting, batch, pooled)
             maps[start : start + len(fused)] = fused.cpu().numpy()
             start += len(fused)
+        # As scoring does: NaN maps would threshold as normal pixels.
+        self._check_finite(maps, setting, "map values")
         return maps
 
     def reconstruct(self, X) -> np.ndarray:

@@ -19,6 +19,7 @@ their input. Higher map values mean more anomalous.
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import torch
 from torch.nn import functional as F
@@ -70,12 +71,24 @@ def gaussian_window(
     torch.Tensor of shape (size,)
         Weights that sum to 1, largest at the centre.
 
+    Raises
+    ------
+    ValueError
+        If ``size`` is not a positive odd int (an even window has no centre
+        pixel and shifts the map by half a pixel), or ``sigma`` is not a
+        positive finite number.
+
     Examples
     --------
     >>> from skvqad.maps import gaussian_window
     >>> gaussian_window(5).round(decimals=4)
     tensor([0.1201, 0.2339, 0.2921, 0.2339, 0.1201])
     """
+    if not (isinstance(size, Integral) and not isinstance(size, bool) and size >= 1 and size % 2 == 1):
+        raise ValueError(f"window_size must be a positive odd int, got {size!r}.")
+    if not (isinstance(sigma, Real) and not isinstance(sigma, bool)
+            and math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a positive finite number, got {sigma!r}.")
     radius = (size - 1) / 2
     coords = torch.arange(size, device=device, dtype=dtype) - radius
     window = torch.exp(-0.5 * (coords / sigma) ** 2)
@@ -135,7 +148,9 @@ def ssim(
     Raises
     ------
     ValueError
-        If ``constants`` is not two positive finite numbers.
+        If ``constants`` is not two positive finite numbers, ``window_size``
+        not a positive odd int or ``sigma`` not positive (see
+        :func:`gaussian_window`), or ``x`` and ``y`` differ in shape.
 
     Examples
     --------
@@ -148,6 +163,10 @@ def ssim(
     >>> bool(ssim(x, 1 - x).mean() < 0)  # the negative image: anti-correlated
     True
     """
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}.")
+    window = gaussian_window(window_size, sigma, device=x.device)
     x = x.float()
     y = y.float()
     if constants is None:
@@ -161,7 +180,6 @@ def ssim(
         if not (math.isfinite(c1) and math.isfinite(c2) and c1 > 0 and c2 > 0):
             raise ValueError(f"constants must be (c1, c2), two positive finite numbers, "
                              f"got {constants!r}.")
-    window = gaussian_window(window_size, sigma, device=x.device)
     n, c = x.shape[:2]
     # One filter call for the five moments: stack them along the channels.
     stats = _gaussian_filter(torch.cat([x, y, x * x, y * y, x * y], dim=1), window)
@@ -297,6 +315,8 @@ def grey_dilation(maps: torch.Tensor, radius: int) -> torch.Tensor:
              [0., 1., 1., 1., 0.],
              [0., 0., 0., 0., 0.]]])
     """
+    if not (isinstance(radius, Integral) and not isinstance(radius, bool) and radius >= 0):
+        raise ValueError(f"radius must be a non-negative int, got {radius!r}.")
     if radius == 0:
         return maps
     size = 2 * radius + 1
@@ -324,10 +344,10 @@ def _box_sum(values: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def _check_prior_params(smoothing, radius) -> None:
-    if not (isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool)
+    if not (isinstance(smoothing, Real) and not isinstance(smoothing, bool)
             and math.isfinite(smoothing) and smoothing > 0):
         raise ValueError(f"smoothing must be a positive finite number, got {smoothing!r}.")
-    if not (isinstance(radius, int) and not isinstance(radius, bool) and radius >= 0):
+    if not (isinstance(radius, Integral) and not isinstance(radius, bool) and radius >= 0):
         raise ValueError(f"radius must be a non-negative int, got {radius!r}.")
 
 

@@ -230,6 +230,8 @@ def test_caller_arrays_and_params_are_not_modified(tiny_params):
         (np.array([["a", "b"], ["c", "d"]]), "dtype='numeric' is not compatible|could not convert"),
         (np.zeros((4, 3, 16, 16)), "looks channels-first"),
         (np.zeros((4, 0, 8)), "empty images"),
+        ([np.zeros((8, 8)), np.zeros((9, 9))], r"same size, got 2 shapes \(\(8, 8\), \(9, 9\)\)"),
+        ([np.zeros((8, 8, 3)), np.zeros((8, 8))], "same size, got 2 shapes"),
     ],
 )
 def test_bad_training_input(X, match, tiny_params):

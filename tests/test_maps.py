@@ -224,3 +224,31 @@ def test_anomaly_maps_reconstructs_lazily_and_once():
     eager = anomaly_maps(x, x_hat(), None, [{"score": "ssim"}, {"score": "ssim+am"},
                                             {"score": "ssim", "window_size": 5}], factor=4, z_e=z_e, e=e)
     assert all(torch.equal(a, b) for a, b in zip(lazy, eager, strict=True))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"window_size": 10}, "window_size must be a positive odd int, got 10"),
+    ({"window_size": 0}, "window_size must be a positive odd int, got 0"),
+    ({"window_size": 3.0}, "window_size"),
+    ({"sigma": 0}, "sigma must be a positive finite number, got 0"),
+    ({"sigma": float("nan")}, "sigma"),
+    ({"sigma": -1.5}, "sigma"),
+])
+def test_ssim_refuses_windows_that_have_no_centre_or_no_width(kwargs, match):
+    # Before: an even window returned an (H+1, W+1) map, 0 an oneDNN error, sigma=0 NaN.
+    x = torch.rand(1, 1, 12, 12)
+    with pytest.raises(ValueError, match=match):
+        ssim(x, x, **kwargs)
+
+
+def test_ssim_accepts_numpy_integers_and_refuses_mismatched_shapes():
+    x = torch.rand(1, 1, 12, 12)
+    assert ssim(x, x, window_size=np.int64(5), sigma=np.float32(1.0)).shape == x.shape
+    with pytest.raises(ValueError, match="same shape"):
+        ssim(x, x[..., :10])
+
+
+@pytest.mark.parametrize("radius", [-1, 1.5])
+def test_grey_dilation_refuses_bad_radii(radius):
+    with pytest.raises(ValueError, match="radius must be a non-negative int"):
+        grey_dilation(torch.zeros(1, 4, 4), radius)

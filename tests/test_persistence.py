@@ -298,3 +298,10 @@ def test_files_without_the_code_prior_load_and_say_what_is_missing(fitted, strip
     np.testing.assert_array_equal(old.score_samples(stripes), fitted.score_samples(stripes))
     with pytest.raises(ValueError, match="code_counts_"):
         old.set_params(score_map="prior").score_samples(stripes)
+
+
+def test_saving_into_a_missing_folder_names_the_folder(fitted, tmp_path):
+    target = tmp_path / "missing" / "model.skvqad"
+    with pytest.raises(FileNotFoundError, match=r"missing does not exist") as info:
+        fitted.save(target)
+    assert ".tmp" not in str(info.value)

@@ -89,6 +89,9 @@ def test_non_finite_scores_raise_instead_of_labelling_normal(stripes, tiny_param
             getattr(det, method)(stripes)
     with pytest.raises(FloatingPointError, match="64 of 64 image scores"):
         det.score_samples_multi(stripes, [{"score_map": "ssim"}])
+    # anomaly_map too (it returned NaN maps without a word).
+    with pytest.raises(FloatingPointError, match=r"of 16384 map values .*weights hold NaN"):
+        det.anomaly_map(stripes)
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint32, np.int16])

@@ -115,6 +115,8 @@ def write_detector(detector, path) -> None:
                 else torch.from_numpy(np.ascontiguousarray(detector.code_counts_, dtype=np.int64))
             ),
             "training_digest": getattr(detector, "_training_digest", None),
+            "map_scale_": (None if getattr(detector, "map_scale_", None) is None
+                           else float(detector.map_scale_)),
             "score_calibration": (
                 None if getattr(detector, "score_calibration_", None) is None
                 else json.dumps({"maps": detector.score_calibration_,
@@ -178,6 +180,7 @@ def read_detector(cls, path, device=None):
         # Absent from files written before the code prior existed.
         counts = fitted.get("code_counts_")
         digest = fitted.get("training_digest")
+        map_scale = fitted.get("map_scale_")
         calibration = fitted.get("score_calibration")
         if calibration is not None:
             calibration = json.loads(calibration)
@@ -263,6 +266,10 @@ def read_detector(cls, path, device=None):
         detector.code_counts_ = counts.numpy()
     if isinstance(digest, str):
         detector._training_digest = digest
+    if map_scale is not None:
+        if not (isinstance(map_scale, float) and math.isfinite(map_scale)):
+            raise ValueError(f"{path}: map_scale_={map_scale!r} is not a finite float.")
+        detector.map_scale_ = map_scale
     if calibration is not None:
         detector.score_calibration_ = {k: (float(v[0]), float(v[1])) for k, v in maps.items()}
         for key in ("ssim_constants",):  # JSON turns tuples into lists

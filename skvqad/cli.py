@@ -120,7 +120,12 @@ def _score(args) -> None:
     if args.maps:
         Path(args.maps).mkdir(parents=True, exist_ok=True)
     out = open(args.output, "w", newline="") if args.output else sys.stdout
-    vmax = None
+    # One colour scale for the whole folder, fixed before the first map is written, so that
+    # an image's heat map does not depend on the batches: --vmax, or the model's map_scale_.
+    vmax = args.vmax if args.vmax is not None else getattr(detector, "map_scale_", None)
+    if args.maps and vmax is None:
+        print("The model has no map_scale_ (written by an older skvqad): the heat maps' scale "
+              "is the first batch's; pass --vmax for a fixed one.", file=sys.stderr)
     try:
         writer = csv.writer(out)
         writer.writerow(["path", "score", "label"])
@@ -147,10 +152,11 @@ def _score(args) -> None:
                 writer.writerow([str(path), f"{score:.6g}", int(label)])
             if args.maps:
                 maps = np.concatenate(batch_maps)
-                if vmax is None:  # one colour scale for the whole folder
+                if vmax is None:
                     vmax = float(np.quantile(maps, 0.999)) or 1.0
                 for path, m in zip(chunk, maps, strict=True):
-                    Image.fromarray(_heat_map(m, vmax)).save(Path(args.maps) / f"{path.stem}.png")
+                    # The full file name: a.png and a.jpg get a.png.png and a.jpg.png.
+                    Image.fromarray(_heat_map(m, vmax)).save(Path(args.maps) / f"{path.name}.png")
     finally:
         if out is not sys.stdout:
             out.close()
@@ -206,7 +212,10 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("model", help="a model file written by skvqad fit")
     score.add_argument("image_dir", help="folder of images to score")
     score.add_argument("-o", "--output", help="CSV file (default: standard output)")
-    score.add_argument("--maps", metavar="OUT_DIR", help="also write each anomaly map as a PNG")
+    score.add_argument("--maps", metavar="OUT_DIR",
+                       help="also write each anomaly map as a PNG heat map, <image file name>.png")
+    score.add_argument("--vmax", type=float, help="map value at which the heat maps saturate "
+                       "(default: the model's map_scale_, from its training images)")
     score.add_argument("--resize", action="store_true", help="resize images to the model's size")
     score.add_argument("--batch-size", type=int, help="images read and scored at a time")
     score.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -292,6 +292,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     calibration_params_ : dict
         The scoring parameters (but ``score_map``) under which
         ``score_calibration_`` was measured; a fused score needs the same.
+    map_scale_ : float
+        A fixed scale for showing the maps of ``score_map``: the 99th
+        percentile, over the training images, of each image's highest map
+        value (the command line's heat maps saturate there).
 
     Notes
     -----
@@ -595,17 +599,29 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         current scoring parameters (the prior's with each image's own codes
         left out when ``training``: ``X`` are the images counted in
         ``code_counts_``); their means and standard deviations calibrate the
-        fused scores, and the detector's own score sets ``offset_``.
+        fused scores, and the detector's own score sets ``offset_``; the
+        highest pixel of each image's own map sets ``map_scale_``.
         """
         params = self._scoring_params()
         needs_bank = params["alignment"] == "bank" and getattr(self, "bank_", None) is None
         bases = [b for b in SCORES if not (needs_bank and "am" in b.split("+"))]
-        scores = self._score_images(X, [dict(params, score_map=b) for b in bases],
-                                    training=training)
-        anomaly = {b: -s for b, s in zip(bases, scores, strict=True)}
+        own = self._components(params)
+        scores = self._score_images(
+            X, [dict(params, score_map=b) for b in bases]
+            + [dict(params, score_map=c, score_pooling="max") for c in own], training=training)
+        anomaly = {b: -s for b, s in zip(bases, scores, strict=False)}
         self.score_calibration_ = {b: (float(a.mean()), float(a.std())) for b, a in anomaly.items()}
         self.calibration_params_ = self._calibration_key(params)
         self.offset_ = offset_from_scores(-self._fuse(params, anomaly), contamination)
+        # The highest pixel of each image's map (for a fused map: the standardised map of the
+        # map that sets the image's score), as fused maps choose it.
+        peaks = [-s for s in scores[len(bases):]]
+        if len(own) > 1:
+            means, scales = self._standardise(params)
+            z = [(anomaly[c] - m) / sc for c, m, sc in zip(own, means, scales, strict=True)]
+            peaks = [np.choose(np.argmax(z, axis=0),
+                               [(p - m) / sc for p, m, sc in zip(peaks, means, scales, strict=True)])]
+        self.map_scale_ = float(np.quantile(peaks[0], 0.99))
 
     @staticmethod
     def _calibration_key(params: dict) -> dict:

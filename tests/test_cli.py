@@ -61,17 +61,40 @@ def test_score_writes_one_row_per_image_and_the_maps(model, tmp_path, capsys, mo
     X = np.stack([np.asarray(PIL.open(test / f"{i:03d}.png")) for i in range(5)])
     np.testing.assert_allclose([float(r["score"]) for r in rows], det.score_samples(X), rtol=1e-5)
     assert [int(r["label"]) for r in rows] == det.predict(X).tolist()
-    assert sorted(p.name for p in maps.iterdir()) == [f"{i:03d}.png" for i in range(5)]
-    assert np.asarray(PIL.open(maps / "004.png")).shape == (16, 16, 3)
-    # The heat maps are anomaly_map's, on one colour scale (the first batch's 99.9th percentile).
+    assert sorted(p.name for p in maps.iterdir()) == [f"{i:03d}.png.png" for i in range(5)]
+    assert np.asarray(PIL.open(maps / "004.png.png")).shape == (16, 16, 3)
+    # The heat maps are anomaly_map's, on one colour scale fixed by the model (map_scale_).
     m = det.anomaly_map(X)
-    vmax = float(np.quantile(m[:2], 0.999))
+    assert 0 < det.map_scale_ < m.max()
     for i in (0, 4):
-        np.testing.assert_allclose(np.asarray(PIL.open(maps / f"{i:03d}.png")),
-                                   _heat_map(m[i], vmax), atol=1)
+        np.testing.assert_allclose(np.asarray(PIL.open(maps / f"{i:03d}.png.png")),
+                                   _heat_map(m[i], det.map_scale_), atol=1)
     # Without -o the CSV goes to standard output.
     assert main(["score", str(model), str(test), "-q"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "path,score,label"
+
+
+def test_heat_maps_do_not_depend_on_batches_and_names_do_not_collide(model, tmp_path):
+    images = make_stripes(4, size=16, seed=3)
+    test = folder(tmp_path / "test", images)
+    PIL.fromarray((images[0] * 255).astype(np.uint8)).save(test / "000.jpg")  # same stem
+    written = {}
+    for batch in ("1", "5"):
+        out = tmp_path / f"maps{batch}"
+        assert main(["score", str(model), str(test), "-o", str(tmp_path / "s.csv"), "--maps",
+                     str(out), "--batch-size", batch, "-q"]) == 0
+        written[batch] = {p.name: np.asarray(PIL.open(p)) for p in out.iterdir()}
+    assert sorted(written["1"]) == ["000.jpg.png", "000.png.png", "001.png.png", "002.png.png",
+                                    "003.png.png"]
+    for name in written["1"]:  # batch 1 saturated every map before
+        np.testing.assert_array_equal(written["1"][name], written["5"][name])
+    # --vmax sets the scale.
+    det = VQVAEAnomalyDetector.load(model)
+    assert main(["score", str(model), str(test), "-o", str(tmp_path / "s.csv"), "--maps",
+                 str(tmp_path / "v"), "--vmax", "1e9", "-q"]) == 0
+    black = _heat_map(np.zeros((16, 16)), 1.0)
+    np.testing.assert_array_equal(np.asarray(PIL.open(tmp_path / "v" / "001.png.png")), black)
+    assert det.map_scale_ != 1e9
 
 
 def test_fit_and_score_with_a_fused_score_map(tmp_path):

@@ -314,3 +314,11 @@ def test_refit_threshold_on_the_training_images_sets_what_fit_sets(textures, tmp
     assert loaded.score_calibration_ == want.score_calibration_
     loaded.refit_threshold(textures[:-1])  # not the training array: own codes count
     assert loaded.score_calibration_["prior"][0] < want.score_calibration_["prior"][0]
+
+
+@pytest.mark.parametrize("score_map", ["ssim+am", ("ssim", "am")])
+def test_map_scale_is_the_99th_percentile_of_the_training_maps_peaks(textures, score_map):
+    det = VQVAEAnomalyDetector(**dict(TINY, max_epochs=3, batch_size=16, n_downsampling=1),
+                               score_map=score_map).fit(textures)
+    peaks = det.anomaly_map(textures).max(axis=(1, 2))
+    assert det.map_scale_ == pytest.approx(np.quantile(peaks, 0.99), rel=1e-5)

@@ -102,6 +102,10 @@ def write_detector(detector, path) -> None:
                 None if feature_range is None
                 else [torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in feature_range]
             ),
+            "mixed_precision_": (
+                None if getattr(detector, "mixed_precision_", None) is None
+                else bool(detector.mixed_precision_)
+            ),
             "integer_bits_": (
                 None if getattr(detector, "integer_bits_", None) is None
                 else int(detector.integer_bits_)
@@ -177,6 +181,7 @@ def read_detector(cls, path, device=None):
         feature_range = fitted["feature_range_"]
         bank = fitted["bank_"]
         integer_bits = fitted.get("integer_bits_")  # absent from files written before it existed
+        bf16 = fitted.get("mixed_precision_")  # likewise: those resolve mixed_precision again
         # Absent from files written before the code prior existed.
         counts = fitted.get("code_counts_")
         digest = fitted.get("training_digest")
@@ -243,8 +248,13 @@ def read_detector(cls, path, device=None):
 
     height, width, channels = image_shape
     device = resolve_device(detector.device)
+    if bf16 is not None and not isinstance(bf16, bool):
+        raise ValueError(f"{path}: mixed_precision_ is {bf16!r}, not a bool.")
+    net_params = detector._net_params(channels, n_downsampling, device)
+    if bf16 is not None:  # the precision fit resolved, whatever this machine would choose
+        net_params["bf16"] = bf16
     with torch.random.fork_rng(devices=[]):  # initialize() draws weights we overwrite
-        net = build_net(detector._net_params(channels, n_downsampling, device)).initialize()
+        net = build_net(net_params).initialize()
     try:
         net.module_.load_state_dict(state_dict)
     except RuntimeError as exc:
@@ -261,6 +271,7 @@ def read_detector(cls, path, device=None):
         None if feature_range is None else tuple(t.numpy() for t in feature_range)
     )
     detector.integer_bits_ = integer_bits
+    detector.mixed_precision_ = net.bf16_enabled
     detector.bank_ = None if bank is None else bank.to(net.device)
     if counts is not None:
         detector.code_counts_ = counts.numpy()

@@ -50,7 +50,7 @@ from .maps import (
     leave_one_out_prior_map,
 )
 from .model import reconstruction
-from .net import CodebookRestart, build_net, resolve_device, train_net
+from .net import CodebookRestart, build_net, resolve_device, train_net, training_code_digest
 from .thresholds import CONTAMINATION_CONSTRAINT, offset_from_scores
 
 __all__ = ["VQVAEAnomalyDetector", "SCORING_PARAMS"]
@@ -228,10 +228,13 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         machine without a GPU moves to the CPU.
     mixed_precision : bool or "auto", default="auto"
         Run the network under bfloat16 autocast (the encoder's output, the
-        codebook search, the loss and the maps stay in float32); fixed at
-        ``fit`` for training and scoring alike. ``"auto"``: on CUDA only, where
-        it is about twice as fast; ``True`` on any device (slow on most
-        CPUs); ``False`` never.
+        codebook search, the loss and the maps stay in float32). ``"auto"``:
+        on CUDA and on CPUs with native bfloat16
+        (:func:`skvqad.net.cpu_has_native_bf16`), where it is faster;
+        ``True`` on any device (many times slower on CPUs that emulate it);
+        ``False`` never. The choice is resolved once, at ``fit``
+        (``mixed_precision_``), and scoring keeps it wherever the detector is
+        loaded, so that ``offset_`` stays on the scale of the scores.
     memory : str, path, joblib.Memory or None, default=None
         Caches the trained network (as :class:`~sklearn.pipeline.Pipeline`
         caches transformers): a folder path or a :class:`joblib.Memory`. The
@@ -256,6 +259,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     net_ : skvqad.net.VQVAENet
         The trained skorch net; ``net_.module_`` is the
         :class:`~skvqad.model.VQVAE`.
+    mixed_precision_ : bool
+        Whether the network trained, and scores, under bfloat16 autocast
+        (``mixed_precision`` resolved at ``fit``).
     history_ : skorch.History
         Per-epoch ``train_loss``, ``train_nll``, ``train_alignment``,
         ``train_commitment``, ``codes_used`` and ``codebook_perplexity``.
@@ -538,10 +544,14 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         )
         net_params = self._net_params(channels, n_downsampling, device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        # With mixed_precision="auto", whether bf16 trains depends on the machine:
-        # the resolved choice is part of the cache key, beside the code versions.
+        # With mixed_precision="auto", whether bf16 trains depends on the machine: the
+        # choice is resolved here, once, for training and for every later scoring (so
+        # that offset_ stays on the scale of the scores wherever the detector is loaded).
         bf16 = build_net(net_params).bf16_enabled
-        versions = (__version__, torch.__version__, skorch.__version__, f"bf16={bf16}")
+        net_params["bf16"] = bf16
+        # The cache key's code version: a digest of the training code's source, so that an
+        # edited model or loss never returns a stale network under an unchanged __version__.
+        versions = (__version__, training_code_digest(), torch.__version__, skorch.__version__)
         train_args = (images, net_params, seed, versions)
         if self.memory is None:
             net = train_net(*train_args, verbose=int(self.verbose))
@@ -551,6 +561,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
         self.net_ = net
         self.history_ = net.history
+        self.mixed_precision_ = bf16
         self.image_shape_ = shape
         self.n_features_in_ = height * width * channels
         self.n_downsampling_ = n_downsampling

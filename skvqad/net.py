@@ -17,7 +17,10 @@ The detector trains through three functions of this module:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,6 +41,7 @@ __all__ = [
     "resolve_device",
     "build_net",
     "train_net",
+    "training_code_digest",
 ]
 
 #: Names of the loss terms recorded per batch and per epoch (``train_`` prefix).
@@ -772,6 +776,34 @@ def train_net(
         torch.manual_seed(seed)
         net.fit(_resident(images, device))
     return net
+
+
+@functools.lru_cache(maxsize=1)
+def training_code_digest() -> str:
+    """A digest of the source of the modules that define training: ``model``, ``net``, ``_images``.
+
+    Part of the detector's ``memory`` cache key (with the versions of skvqad,
+    torch and skorch): an edited model, loss, training loop or image
+    conversion gives another key, so a cache never returns a network trained
+    by other code under an unchanged ``__version__``.
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits of the SHA-256 of the three files' bytes.
+
+    Examples
+    --------
+    >>> from skvqad.net import training_code_digest
+    >>> len(training_code_digest())
+    16
+    """
+    from . import _images, model
+
+    digest = hashlib.sha256()
+    for source in (model.__file__, __file__, _images.__file__):
+        digest.update(Path(source).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _resident(images: UnitImages, device: str):

@@ -188,3 +188,51 @@ def test_codebook_restart_forgets_its_pool_after_training():
     restart.pool_, restart.counts_ = torch.zeros(128, 256, 8, 8), torch.ones(8)
     restart.on_train_end(net=None)
     assert restart.pool_ is None and restart.counts_ is None
+
+
+def test_mixed_precision_is_resolved_at_fit_and_kept_for_scoring(monkeypatch, stripes, tiny_params,
+                                                                 tmp_path):
+    import joblib
+
+    def native(flag):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: flag)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+
+    native(False)
+    det = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    scores = det.score_samples(stripes)
+    det.save(tmp_path / "fp32.skvqad")
+    joblib.dump(det, tmp_path / "fp32.joblib")
+    native(True)  # another machine, or the same one asked again: the choice was made at fit
+    assert det.mixed_precision_ is False and det.net_.bf16_enabled is False
+    np.testing.assert_array_equal(det.score_samples(stripes), scores)
+    for loaded in (VQVAEAnomalyDetector.load(tmp_path / "fp32.skvqad"),
+                   joblib.load(tmp_path / "fp32.joblib")):
+        assert loaded.mixed_precision_ is False and loaded.net_.bf16_enabled is False
+        np.testing.assert_array_equal(loaded.score_samples(stripes), scores)
+    trained_bf16 = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    trained_bf16.save(tmp_path / "bf16.skvqad")
+    native(False)
+    assert VQVAEAnomalyDetector.load(tmp_path / "bf16.skvqad").net_.bf16_enabled is True
+
+
+def test_memory_cache_key_follows_the_training_code(monkeypatch, tmp_path, stripes, tiny_params,
+                                                    trainings):
+    import hashlib
+    from pathlib import Path
+
+    import skvqad
+    from skvqad import detector as detector_module
+    from skvqad.net import training_code_digest
+
+    package = Path(skvqad.__file__).parent
+    want = hashlib.sha256(b"".join((package / f).read_bytes()
+                                   for f in ("model.py", "net.py", "_images.py"))).hexdigest()
+    assert training_code_digest() == want[:16]
+    VQVAEAnomalyDetector(**tiny_params, memory=tmp_path).fit(stripes)
+    VQVAEAnomalyDetector(**tiny_params, memory=tmp_path).fit(stripes)
+    assert len(trainings) == 1
+    # An edited model, loss or loop (same __version__) is another key: trained again.
+    monkeypatch.setattr(detector_module, "training_code_digest", lambda: "edited")
+    VQVAEAnomalyDetector(**tiny_params, memory=tmp_path).fit(stripes)
+    assert len(trainings) == 2

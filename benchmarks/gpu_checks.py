@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -57,7 +60,7 @@ def main(argv=None):
         # whatever the host CPU would choose: close to the device's bf16 scores.
         results["host_cpu_native_bf16"] = cpu_has_native_bf16()
         results["loaded_on_cpu_bf16"] = cpu.net_.bf16_enabled
-        assert results["loaded_on_cpu_bf16"] == gpu.mixed_precision_ is True
+        assert results["loaded_on_cpu_bf16"] == gpu.mixed_precision_
         s_cpu = cpu.score_samples(X)
         results["save_load_cpu_max_abs_diff"] = float(np.abs(s_cpu - s_gpu).max())
         import joblib
@@ -65,6 +68,17 @@ def main(argv=None):
         joblib.dump(gpu, Path(tmp) / "m.joblib")
         results["joblib_same_device_equal"] = bool(
             np.array_equal(joblib.load(Path(tmp) / "m.joblib").score_samples(X), s_gpu))
+        # The real check: a process that sees no GPU loads the pickle and the model file.
+        np.save(Path(tmp) / "X.npy", X)
+        code = ("import joblib, numpy as np, sys, torch; assert not torch.cuda.is_available(); "
+                "from skvqad import VQVAEAnomalyDetector; X = np.load(sys.argv[1] + '/X.npy'); "
+                "a = joblib.load(sys.argv[1] + '/m.joblib').score_samples(X); "
+                "b = VQVAEAnomalyDetector.load(sys.argv[1] + '/m.skvqad').score_samples(X); "
+                "print(float(np.abs(a - b).max()))")
+        run = subprocess.run([sys.executable, "-c", code, tmp], capture_output=True, text=True,
+                             env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+        results["cpu_only_process_loads_pickle_and_file"] = run.returncode == 0
+        results["cpu_only_process_output"] = (run.stdout + run.stderr)[-500:]
 
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -77,6 +91,7 @@ def main(argv=None):
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     assert results["joblib_same_device_equal"]
+    assert results["cpu_only_process_loads_pickle_and_file"], results["cpu_only_process_output"]
     assert results["bf16_vs_fp32_score_corr"] > 0.5
 
 

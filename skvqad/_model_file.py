@@ -112,7 +112,7 @@ def write_detector(detector, path) -> None:
             ),
             "bank_": (
                 None if getattr(detector, "bank_", None) is None
-                else detector.bank_.detach().cpu().contiguous()
+                else torch.from_numpy(np.ascontiguousarray(detector.bank_, dtype=np.float32))
             ),
             "code_counts_": (
                 None if getattr(detector, "code_counts_", None) is None
@@ -272,7 +272,7 @@ def read_detector(cls, path, device=None):
     )
     detector.integer_bits_ = integer_bits
     detector.mixed_precision_ = net.bf16_enabled
-    detector.bank_ = None if bank is None else bank.to(net.device)
+    detector.bank_ = None if bank is None else bank.numpy()
     if counts is not None:
         detector.code_counts_ = counts.numpy()
     if isinstance(digest, str):

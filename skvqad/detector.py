@@ -282,9 +282,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         other integer types by their values); integer images of types other
         than ``uint8``/``uint16`` are read at this depth when scored. None
         for float images and tabular data.
-    bank_ : torch.Tensor of shape (k, embedding_dim) or None
-        The training encoder outputs kept for ``alignment="bank"``, on the
-        net's device; None when ``bank_size=0``.
+    bank_ : ndarray of shape (k, embedding_dim), float32, or None
+        The training encoder outputs kept for ``alignment="bank"`` (sent to
+        the net's device when scoring); None when ``bank_size=0``.
     code_counts_ : ndarray of shape (h, w, n_embeddings), int64
         How many training images chose each code at each position of the
         latent grid: the code prior of the ``"prior"`` maps.
@@ -601,7 +601,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             parts.append(flat[torch.from_numpy(chosen).to(flat.device)])
             start += len(flat)
         counts = counts.view(h, w, m).cpu().numpy()
-        return counts, (torch.cat(parts) if parts else None)
+        # On the host, as NumPy: a pickle of a CUDA-fitted detector loads without CUDA.
+        return counts, (torch.cat(parts).cpu().numpy() if parts else None)
 
     def _calibrate(self, X: np.ndarray, contamination, training: bool = False) -> None:
         """Set ``score_calibration_`` and ``offset_`` from validated normal images ``X``.
@@ -848,6 +849,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         map_settings = [{SCORING_PARAMS[k]: v for k, v in p.items() if SCORING_PARAMS.get(k)}
                         for p in settings]
         bank = getattr(self, "bank_", None)
+        if bank is not None:
+            bank = torch.as_tensor(bank).to(self.net_.device)
         if bank is None and any(
             s["alignment"] == "bank" and "am" in s["score"].split("+") for s in map_settings
         ):

@@ -146,6 +146,9 @@ class CodebookUsage(Callback):
         if self.counts_ is None:
             return
         counts = self.counts_.double().cpu().numpy()
+        # Kept as NumPy: the callback is pickled with the net, and a device tensor there
+        # would not load on a machine without that device.
+        self.counts_ = counts
         p = counts[counts > 0] / counts.sum()
         net.history.record("codes_used", int((counts > 0).sum()))
         net.history.record("codebook_perplexity", float(np.exp(-(p * np.log(p)).sum())))

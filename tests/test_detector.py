@@ -535,7 +535,8 @@ def test_bank_holds_training_encoder_outputs_and_scores_them_zero(stripes, tiny_
     with torch.no_grad():
         det.net_.module_.eval()
         z_e = det.net_.infer(x).z_e.permute(0, 2, 3, 1).reshape(-1, tiny_params["embedding_dim"])
-    dist = (det.bank_[:, None] - z_e[None]).pow(2).sum(-1)
+    assert isinstance(det.bank_, np.ndarray) and det.bank_.dtype == np.float32
+    dist = (torch.from_numpy(det.bank_)[:, None] - z_e[None]).pow(2).sum(-1)
     assert torch.all(dist.min(1).values < 1e-10)  # each bank vector is a training output
     assert len(torch.unique(dist.argmin(1))) == 100  # drawn without replacement
     # A bank of every training output: the training images' bank AM is zero.
@@ -547,7 +548,7 @@ def test_bank_holds_training_encoder_outputs_and_scores_them_zero(stripes, tiny_
     assert full.anomaly_map(noisy).mean() > 1e-4
     # Same seed, same bank; the bank combines with SSIM, dilation and pooling.
     again = VQVAEAnomalyDetector(**dict(tiny_params, bank_size=100)).fit(stripes)
-    assert torch.equal(again.bank_, det.bank_)
+    np.testing.assert_array_equal(again.bank_, det.bank_)
     multi = det.score_samples_multi(stripes, {"b": {"alignment": "bank", "score_pooling": "max",
                                                     "dilation_radius": 1}})
     want = clone_with(det, {"alignment": "bank", "score_pooling": "max", "dilation_radius": 1})

@@ -1,4 +1,5 @@
 import json
+import pickle
 import warnings
 
 import joblib
@@ -36,7 +37,7 @@ def test_round_trip_keeps_the_scoring_parameters(fitted, stripes, tmp_path):
     loaded = VQVAEAnomalyDetector.load(tmp_path / "m")
     assert loaded.get_params() == fitted.get_params()
     assert loaded.ssim_constants == (0.01, 0.03)  # a tuple again, not JSON's list
-    assert torch.equal(loaded.bank_, fitted.bank_)
+    np.testing.assert_array_equal(loaded.bank_, fitted.bank_)
     np.testing.assert_array_equal(loaded.score_samples(stripes), fitted.score_samples(stripes))
 
 
@@ -305,3 +306,26 @@ def test_saving_into_a_missing_folder_names_the_folder(fitted, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"missing does not exist") as info:
         fitted.save(target)
     assert ".tmp" not in str(info.value)
+
+
+def test_a_pickle_whose_tensors_are_tagged_cuda_loads_without_cuda(fitted, stripes, monkeypatch):
+    """What a CUDA-fitted detector's pickle holds: every storage tagged with a CUDA location.
+
+    skorch maps its own modules to the CPU on load; anything else that holds a raw device
+    tensor (the bank and the codebook-usage counts did) fails without CUDA.
+    """
+    import joblib
+
+    def as_cuda(storage):
+        return "cuda:0"
+
+    registry = torch.serialization._package_registry
+    monkeypatch.setattr(torch.serialization, "_package_registry", list(registry))
+    torch.serialization.register_package(-100, as_cuda, lambda obj, location: None)
+    data = pickle.dumps(fitted)
+    monkeypatch.setattr(torch.serialization, "_package_registry", registry)
+    assert b"cuda:0" in data
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = pickle.loads(data)
+    np.testing.assert_array_equal(loaded.score_samples(stripes), fitted.score_samples(stripes))
+    assert joblib.hash(loaded.bank_) == joblib.hash(fitted.bank_)

@@ -253,8 +253,8 @@ def read_detector(cls, path, device=None):
     net_params = detector._net_params(channels, n_downsampling, device)
     if bf16 is not None:  # the precision fit resolved, whatever this machine would choose
         net_params["bf16"] = bf16
-    with torch.random.fork_rng(devices=[]):  # initialize() draws weights we overwrite
-        net = build_net(net_params).initialize()
+    # Seeded: initialize() draws the weights we overwrite from the net's own generator.
+    net = build_net(dict(net_params, seed=0)).initialize()
     try:
         net.module_.load_state_dict(state_dict)
     except RuntimeError as exc:

@@ -9,6 +9,7 @@ outputs into anomaly maps by :mod:`skvqad.maps`.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -213,6 +214,57 @@ class VQVAE(nn.Module):
             if not last:
                 decoder += [nn.ReLU(), BatchNorm2d(hidden_channels)]
         self.decoder = nn.Sequential(*decoder)
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw every parameter again, as construction does, from ``generator``.
+
+        torch's default initialisation of each layer (Kaiming-uniform weights
+        and uniform biases of the convolutions, unit and zero BatchNorm
+        parameters and statistics), then the codebook's ``[-1/M, 1/M]``,
+        in the order construction draws them: with a generator seeded like
+        the global one, the weights are the same bit for bit. A module
+        built on the ``"meta"`` device and materialised with ``to_empty``
+        is thus initialised without touching torch's global random state
+        (which other threads may be using).
+
+        Parameters
+        ----------
+        generator : torch.Generator or None, default=None
+            On the parameters' device; None draws from torch's global one.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> kwargs = dict(hidden_channels=8, embedding_dim=4, n_embeddings=8, n_residual_layers=1)
+        >>> _ = torch.manual_seed(3)
+        >>> built = VQVAE(**kwargs)
+        >>> with torch.device("meta"):
+        ...     drawn = VQVAE(**kwargs)
+        >>> drawn = drawn.to_empty(device="cpu")
+        >>> drawn.reset_parameters(torch.Generator().manual_seed(3))
+        >>> all(torch.equal(a, b) for a, b in zip(built.state_dict().values(),
+        ...                                        drawn.state_dict().values()))
+        True
+        """
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                # torch's _ConvNd.reset_parameters: kaiming_uniform_(weight, a=sqrt(5)), then
+                # the bias uniform in +-1/sqrt(fan_in).
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(module.weight)
+                gain = nn.init.calculate_gain("leaky_relu", math.sqrt(5))
+                bound = math.sqrt(3.0) * gain / math.sqrt(fan_in)
+                module.weight.uniform_(-bound, bound, generator=generator)
+                if module.bias is not None:
+                    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                    module.bias.uniform_(-bound, bound, generator=generator)
+            elif isinstance(module, nn.BatchNorm2d):
+                module.reset_parameters()
+            elif isinstance(module, nn.Embedding):
+                module.weight.normal_(generator=generator)  # nn.Embedding's own, then ours
+                m = module.num_embeddings
+                module.weight.uniform_(-1.0 / m, 1.0 / m, generator=generator)
 
     def quantize(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Nearest codebook vector of each latent position (eq. 2).

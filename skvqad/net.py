@@ -220,9 +220,10 @@ class CodebookRestart(Callback):
         if n == 0:
             return 0
         pool = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
-        rows = torch.randperm(len(pool), device=pool.device)[:n]
+        generator = net.generator(pool.device) if isinstance(net, VQVAENet) else None
+        rows = torch.randperm(len(pool), device=pool.device, generator=generator)[:n]
         if len(rows) < n:  # fewer vectors than codes: draw with replacement
-            rows = torch.randint(len(pool), (n,), device=pool.device)
+            rows = torch.randint(len(pool), (n,), device=pool.device, generator=generator)
         weight = net.module_.codebook.weight
         with torch.no_grad():
             weight[codes.to(weight.device)] = pool[rows].to(weight.device, weight.dtype)
@@ -298,10 +299,13 @@ class ImageBatches:
     batch_size : int
         Images per batch (the last one may be smaller).
     shuffle : bool, default=False
-        Draw a new permutation each epoch (from torch's global RNG, on the
-        data's device).
+        Draw a new permutation each epoch, on the data's device.
     device : str or torch.device, default="cpu"
         Where the batches go; :class:`VQVAENet` passes its own ``device``.
+    generator : callable or None, default=None
+        A function from a device to the :class:`torch.Generator` to draw
+        the permutations from (:meth:`VQVAENet.generator`, which
+        :class:`VQVAENet` passes); None draws from torch's global one.
 
     Examples
     --------
@@ -315,11 +319,12 @@ class ImageBatches:
     [(2, 1, 8, 8), (2, 1, 8, 8), (1, 1, 8, 8)]
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, device="cpu"):
+    def __init__(self, dataset, batch_size, shuffle=False, device="cpu", generator=None):
         self.X = dataset.X
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.device = device
+        self.generator = generator
 
     def __len__(self):
         return -(-len(self.X) // self.batch_size)
@@ -329,7 +334,8 @@ class ImageBatches:
         if not torch.is_tensor(X) and not isinstance(X, UnitImages):
             X = torch.from_numpy(np.asarray(X))
         on = X.device if torch.is_tensor(X) else "cpu"
-        order = torch.randperm(len(X), device=on) if self.shuffle else None
+        generator = self.generator(on) if self.generator is not None else None
+        order = torch.randperm(len(X), device=on, generator=generator) if self.shuffle else None
         for start in range(0, len(X), self.batch_size):
             stop = start + self.batch_size
             if order is None:
@@ -370,7 +376,14 @@ class VQVAENet(NeuralNet):
         float32. Like the iterators' device, ``"auto"`` follows ``device`` and
         the machine, so a net trained on CUDA and unpickled on a CPU-only
         machine (skorch moves it to the CPU) runs in float32 there unless
-        that CPU has native bfloat16.
+        that CPU has native bfloat16; the detector passes the choice it
+        resolved at ``fit``, a bool.
+    seed : int or None, default=None
+        Seeds this net's own random generators (:meth:`generator`), from which
+        the weights' initialisation, the shuffling and the codebook restarts
+        draw: training is then reproducible and leaves torch's global random
+        state alone, so that nets can train in several threads at once.
+        None draws from torch's global generator, as skorch does.
 
     Raises
     ------
@@ -407,9 +420,11 @@ class VQVAENet(NeuralNet):
         iterator_train=ImageBatches,
         iterator_valid=ImageBatches,
         bf16="auto",
+        seed=None,
         **kwargs,
     ):
         self.bf16 = bf16
+        self.seed = seed
         super().__init__(
             module,
             criterion,
@@ -418,6 +433,78 @@ class VQVAENet(NeuralNet):
             iterator_valid=iterator_valid,
             **kwargs,
         )
+
+    def generator(self, device) -> torch.Generator | None:
+        """This net's random generator on ``device``, seeded by ``seed`` at ``initialize``.
+
+        One per device type and index (a CUDA permutation needs a CUDA
+        generator); None when ``seed`` is None (torch's global generator).
+
+        Parameters
+        ----------
+        device : str or torch.device
+
+        Returns
+        -------
+        torch.Generator or None
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skvqad.model import VQVAE
+        >>> from skvqad.net import VQVAENet
+        >>> net = VQVAENet(VQVAE, seed=3)
+        >>> torch.equal(torch.rand(2, generator=net.generator("cpu")),
+        ...             torch.rand(2, generator=torch.Generator().manual_seed(3)))
+        True
+        >>> VQVAENet(VQVAE).generator("cpu") is None  # no seed: torch's global generator
+        True
+        """
+        if self.seed is None:
+            return None
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        generators = self.__dict__.setdefault("generators_", {})
+        if str(device) not in generators:
+            generators[str(device)] = torch.Generator(device=device).manual_seed(int(self.seed))
+        return generators[str(device)]
+
+    def initialize(self):
+        """skorch's ``initialize``, with fresh generators seeded by ``seed``.
+
+        Returns
+        -------
+        self : VQVAENet
+        """
+        self.generators_ = {}
+        return super().initialize()
+
+    def initialize_module(self):
+        """The module, its weights drawn from :meth:`generator` when ``seed`` is set.
+
+        It is built on the ``"meta"`` device (no random draws) and its
+        parameters drawn by :meth:`VQVAE.reset_parameters`, in the order
+        and with the values that building it after ``torch.manual_seed(seed)``
+        gives, without touching torch's global random state.
+
+        Returns
+        -------
+        self : VQVAENet
+        """
+        if self.seed is None or not isinstance(self.module, type):
+            return super().initialize_module()
+        with torch.device("meta"):
+            module = self.module(**self.get_params_for("module"))
+        module = module.to_empty(device="cpu")
+        module.reset_parameters(self.generator("cpu"))
+        self.module_ = module
+        return self
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("generators_", None)  # training state only; not every torch pickles them
+        return state
 
     def get_iterator(self, dataset, training=False):
         """skorch's iterator; :class:`ImageBatches` sends batches to ``self.device``.
@@ -447,6 +534,7 @@ class VQVAENet(NeuralNet):
         iterator = super().get_iterator(dataset, training=training)
         if isinstance(iterator, ImageBatches):
             iterator.device = self.device
+            iterator.generator = self.generator
         return iterator
 
     @property
@@ -755,7 +843,8 @@ def train_net(
     net_params : dict
         As for :func:`build_net`.
     seed : int
-        Seeds torch for this fit only; the caller's RNG state is restored.
+        Seeds the net's own generators (``VQVAENet(seed=...)``): torch's
+        global random state is neither used nor changed.
     versions : tuple
         Not used by the training: part of the ``memory`` cache key.
     verbose : int, default=0
@@ -766,18 +855,10 @@ def train_net(
     VQVAENet
         The trained net.
     """
-    net = build_net(net_params, verbose)
-    device = net_params["device"]
-    cuda_devices = []
-    if device.startswith("cuda"):
-        index = torch.device(device).index
-        cuda_devices = [torch.cuda.current_device() if index is None else index]
-    elif torch.cuda.is_initialized():
-        cuda_devices = list(range(torch.cuda.device_count()))  # manual_seed reseeds them all
-    # Seed torch for this fit only: the caller's global RNG state is restored.
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
-        net.fit(_resident(images, device))
+    # The net draws from its own generators, seeded here: the global RNG is never touched,
+    # so fits in other threads neither disturb this one nor are disturbed by it.
+    net = build_net(dict(net_params, seed=seed), verbose)
+    net.fit(_resident(images, net_params["device"]))
     return net
 
 

@@ -40,8 +40,17 @@ def test_mixed_precision_runs_the_module_in_bf16_but_quantizes_in_fp32(stripes, 
     with torch.no_grad():
         det.net_.module_.eval()
         out = det.net_.infer(x)
-    assert out.logits.dtype == torch.bfloat16
-    assert out.z_e.dtype == out.e.dtype == torch.float32
+    # The last layer runs in float32 (it emitted bf16 logits, quantising the reconstruction).
+    assert out.logits.dtype == out.z_e.dtype == out.e.dtype == torch.float32
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = det.net_.module_.decoder[:-1](out.z_e + (out.e - out.z_e))
+    assert hidden.dtype == torch.bfloat16
+    last = det.net_.module_.decoder[-1]
+    with torch.no_grad():
+        want = torch.nn.functional.conv_transpose2d(hidden.float(), last.weight, last.bias,
+                                                    stride=2, padding=1)
+    torch.testing.assert_close(out.logits, want, rtol=1e-5, atol=1e-5)
+    assert len(torch.unique(out.logits)) > len(torch.unique(out.logits.bfloat16()))
     dist = torch.cdist(out.z_e.float().permute(0, 2, 3, 1).reshape(-1, 4), det.net_.module_.codebook.weight)
     assert torch.equal(out.indices.flatten(), dist.argmin(1))
 
@@ -62,7 +71,7 @@ def test_mixed_precision_auto_on_cpu_follows_native_bf16(
     with torch.no_grad():
         det.net_.module_.eval()
         logits = det.net_.infer(torch.from_numpy(stripes[:2, None])).logits
-    assert logits.dtype == (torch.bfloat16 if expected else torch.float32)
+    assert logits.dtype == torch.float32  # the last layer is float32 either way
     # An explicit choice overrides the CPU check either way.
     assert VQVAEAnomalyDetector(**tiny_params, mixed_precision=False).fit(
         stripes).net_.bf16_enabled is False

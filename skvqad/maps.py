@@ -180,8 +180,24 @@ def ssim(
         if not (math.isfinite(c1) and math.isfinite(c2) and c1 > 0 and c2 > 0):
             raise ValueError(f"constants must be (c1, c2), two positive finite numbers, "
                              f"got {constants!r}.")
-    n, c = x.shape[:2]
-    # One filter call for the five moments: stack them along the channels.
+    n, c, h, w = x.shape
+    # The filter's temporaries are many times the images: a few images at a time keep them
+    # bounded whatever the batch (one filter call per chunk for the five moments).
+    pad = window_size // 2
+    chunk = max(1, _SSIM_CHUNK_ELEMENTS // (5 * c * (h + 2 * pad) * (w + 2 * pad)))
+    if n <= chunk:
+        return _ssim_map(x, y, window, c1, c2)
+    return torch.cat([_ssim_map(x[i : i + chunk], y[i : i + chunk], window, c1, c2)
+                      for i in range(0, n, chunk)])
+
+
+#: Bound on the stacked moments that :func:`ssim` filters at once, in values (16 MB).
+_SSIM_CHUNK_ELEMENTS = 2**22
+
+
+def _ssim_map(x, y, window, c1, c2) -> torch.Tensor:
+    """Eq. 5 at every pixel of float images ``x``, ``y`` (n, C, H, W)."""
+    c = x.shape[1]
     stats = _gaussian_filter(torch.cat([x, y, x * x, y * y, x * y], dim=1), window)
     mu_x, mu_y, xx, yy, xy = stats.split(c, dim=1)
     var_x = xx - mu_x * mu_x

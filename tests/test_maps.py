@@ -252,3 +252,15 @@ def test_ssim_accepts_numpy_integers_and_refuses_mismatched_shapes():
 def test_grey_dilation_refuses_bad_radii(radius):
     with pytest.raises(ValueError, match="radius must be a non-negative int"):
         grey_dilation(torch.zeros(1, 4, 4), radius)
+
+
+def test_ssim_in_chunks_equals_ssim_at_once(monkeypatch):
+    """ssim filters a few images at a time to bound its temporaries: same values, bit for bit."""
+    import skvqad.maps as maps
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(7, 3, 20, 24, generator=g)
+    y = (x + 0.2 * torch.rand(7, 3, 20, 24, generator=g)).clamp(0, 1)
+    at_once = ssim(x, y, window_size=7)
+    monkeypatch.setattr(maps, "_SSIM_CHUNK_ELEMENTS", 5 * 3 * 26 * 30 * 2)  # two images a chunk
+    assert torch.equal(ssim(x, y, window_size=7), at_once)

@@ -162,9 +162,13 @@ class CodebookRestart(Callback):
     an encoder output of that batch, drawn at random without replacement (a
     data-dependent initialisation); at the start of each later epoch, the
     codes that no training batch of the previous epoch selected are replaced
-    the same way by encoder outputs of that epoch's last batch (the "random
-    restarts" of Dhariwal et al., Jukebox, 2020). Codes are never replaced
-    after the last epoch, so the decoder has seen every code it may meet.
+    the same way by encoder outputs of that epoch (the "random restarts" of
+    Dhariwal et al., Jukebox, 2020), drawn from a reservoir: a uniform sample
+    of M of all the epoch's encoder outputs, kept as the batches pass (each
+    output gets a random key; the M smallest keys stay). Re-drawn codes are
+    then distinct outputs of the whole epoch, however small its last batch.
+    Codes are never replaced after the last epoch, so the decoder has seen
+    every code it may meet.
 
     Each epoch's history gets ``codes_restarted``: how many codes were
     re-drawn at its start (all of them in the first epoch).
@@ -197,6 +201,7 @@ class CodebookRestart(Callback):
         self.initialized_ = False
         self.counts_ = None
         self.pool_ = None
+        self.keys_ = None
 
     def on_train_end(self, net, **kwargs):
         """Drop the encoder outputs and counts kept for the restarts.
@@ -213,14 +218,18 @@ class CodebookRestart(Callback):
         """
         self.counts_ = None
         self.pool_ = None
+        self.keys_ = None
 
-    def _redraw(self, net, codes: torch.Tensor, z_e: torch.Tensor) -> int:
-        """Replace the codebook rows ``codes`` by random encoder outputs of ``z_e`` (n, D, h, w)."""
+    @staticmethod
+    def _generator(net, device):
+        return net.generator(device) if isinstance(net, VQVAENet) else None
+
+    def _redraw(self, net, codes: torch.Tensor, pool: torch.Tensor) -> int:
+        """Replace the codebook rows ``codes`` by random rows of ``pool`` (N, D), distinct if N allows."""
         n = len(codes)
         if n == 0:
             return 0
-        pool = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
-        generator = net.generator(pool.device) if isinstance(net, VQVAENet) else None
+        generator = self._generator(net, pool.device)
         rows = torch.randperm(len(pool), device=pool.device, generator=generator)[:n]
         if len(rows) < n:  # fewer vectors than codes: draw with replacement
             rows = torch.randint(len(pool), (n,), device=pool.device, generator=generator)
@@ -246,7 +255,18 @@ class CodebookRestart(Callback):
             dead = torch.nonzero(self.counts_ == 0).flatten()
             restarted = self._redraw(net, dead, self.pool_)
         net.history.record("codes_restarted", restarted)
-        self.counts_ = None
+        self.counts_ = self.pool_ = self.keys_ = None  # a new epoch, a new reservoir
+
+    def _keep(self, net, flat: torch.Tensor) -> None:
+        """Add a batch's encoder outputs (N, D) to the reservoir: M uniform among all so far."""
+        keys = torch.rand(len(flat), device=flat.device, generator=self._generator(net, flat.device))
+        if self.pool_ is not None:
+            flat, keys = torch.cat([self.pool_, flat]), torch.cat([self.keys_, keys])
+        size = net.module_.codebook.num_embeddings
+        if len(keys) > size:
+            kept = torch.topk(keys, size, largest=False).indices
+            flat, keys = flat[kept], keys[kept]
+        self.pool_, self.keys_ = flat, keys
 
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
         """Initialise the codebook after the first batch; count the codes used.
@@ -266,11 +286,11 @@ class CodebookRestart(Callback):
         """
         if not training or y_pred is None:
             return
-        # Kept as is: flattened only at the next restart, not at every batch.
         z_e = y_pred.z_e.detach()
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
         if not self.initialized_:
             codebook = net.module_.codebook
-            n = self._redraw(net, torch.arange(codebook.num_embeddings, device=z_e.device), z_e)
+            n = self._redraw(net, torch.arange(codebook.num_embeddings, device=z_e.device), flat)
             net.history.record("codes_restarted", n)
             self.initialized_ = True
             return
@@ -278,7 +298,7 @@ class CodebookRestart(Callback):
             y_pred.indices.flatten(), minlength=net.module_.codebook.num_embeddings
         )
         self.counts_ = counts if self.counts_ is None else self.counts_ + counts
-        self.pool_ = z_e
+        self._keep(net, flat)
 
 
 class ImageBatches:

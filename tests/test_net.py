@@ -150,6 +150,30 @@ def test_codebook_restart_redraws_only_the_unused_codes():
     assert net.history[-1, "codes_restarted"] == 0
 
 
+def test_codebook_restart_draws_from_the_whole_epoch_not_its_last_batch():
+    """A last batch of one image (129 images at batch 128) held 4 vectors for 16 dead codes:
+    they were drawn with replacement from those 4, and the duplicates died again."""
+    net, restart = _restart_net(n_embeddings=16)
+    restart.on_batch_end(net, training=True, y_pred=net.infer(torch.rand(8, 1, 8, 8)))  # init
+    big = net.infer(torch.rand(8, 1, 8, 8))  # 32 vectors
+    with torch.no_grad():
+        net.module_.codebook.weight[1:] = 1e3  # only code 0 is ever chosen
+    big = big._replace(indices=torch.zeros_like(big.indices))
+    restart.on_batch_end(net, training=True, y_pred=big)
+    small = net.infer(torch.rand(1, 1, 8, 8))  # the last batch: 4 vectors
+    restart.on_batch_end(net, training=True, y_pred=small._replace(indices=torch.zeros_like(small.indices)))
+    net.history.new_epoch()
+    restart.on_epoch_begin(net)
+    assert net.history[-1, "codes_restarted"] == 15
+    codes = net.module_.codebook.weight.detach()[1:]
+    assert len(torch.unique(codes, dim=0)) == 15  # distinct vectors
+    pool = torch.cat([o.z_e.permute(0, 2, 3, 1).reshape(-1, 4) for o in (big, small)])
+    assert all((pool == code).all(1).any() for code in codes)
+    from_big = sum(bool((big.z_e.permute(0, 2, 3, 1).reshape(-1, 4) == c).all(1).any()) for c in codes)
+    assert from_big >= 11  # most come from the earlier batch, not only from the last one
+    assert restart.pool_ is None  # a new epoch starts a new reservoir
+
+
 def test_codebook_restart_keeps_codes_in_use_during_fit(tiny_params):
     rng = np.random.default_rng(0)
     X = rng.uniform(0, 1, size=(64, 16, 16)).astype(np.float32)

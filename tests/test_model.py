@@ -111,3 +111,19 @@ def test_reconstruction_is_the_continuous_bernoulli_mean():
 def test_n_downsampling_must_be_positive():
     with pytest.raises(ValueError, match="n_downsampling"):
         tiny_model(n_downsampling=0)
+
+
+def test_sum_reduction_is_eq_4_summed_over_each_image():
+    torch.manual_seed(0)
+    model = VQVAE(in_channels=2, hidden_channels=8, embedding_dim=4, n_embeddings=8,
+                  n_residual_layers=1)
+    x = torch.rand(3, 2, 8, 8)
+    out = model(x)
+    mean, total = VQVAELoss()(out, x), VQVAELoss(reduction="sum")(out, x)
+    per_image_nll = -ContinuousBernoulli(logits=out.logits).log_prob(x)
+    torch.testing.assert_close(total.nll, per_image_nll.sum((1, 2, 3)).mean())
+    torch.testing.assert_close(total.alignment, (out.e - out.z_e).pow(2).sum((1, 2, 3)).mean())
+    torch.testing.assert_close(total.nll, mean.nll * 128)
+    torch.testing.assert_close(total.loss, total.nll + total.alignment + 0.25 * total.commitment)
+    with pytest.raises(ValueError, match="reduction"):
+        VQVAELoss(reduction="none")

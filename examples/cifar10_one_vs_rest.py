@@ -60,7 +60,10 @@ the ten classes on 2 cores), labelled as a proxy.
 
 ``--model-dir`` keeps each class's fitted detector (``<class>.skvqad``) and
 loads it instead of training when it is there, so that other scoring
-settings cost no retraining (``benchmarks/prior_variants.py`` reads them).
+settings cost no retraining (``benchmarks/prior_study.py`` reads them); each
+class's training state is written there after each epoch
+(``<class>.checkpoint/``), so a class stopped mid-training resumes after its
+last completed epoch.
 
 Examples::
 
@@ -189,6 +192,8 @@ def run_class(detector, name, train, X_test, normal, train_scores=False, model=N
         detector = load_model(detector, model)
         fit_seconds = json.loads(model.with_suffix(".json").read_text())["fit_seconds"]
     else:
+        # A class stopped mid-training resumes after its last completed epoch.
+        detector.set_params(checkpoint_dir=None if model is None else model.with_suffix(".checkpoint"))
         detector.fit(train)
         fit_seconds = time.perf_counter() - t0
         if model is not None:
@@ -228,7 +233,7 @@ def load_model(template, path):
     detector = VQVAEAnomalyDetector.load(path, device=template.device)
     saved, asked = detector.get_params(), template.get_params()
     differ = {k: (v, saved[k]) for k, v in asked.items()
-              if k not in (*SCORING_PARAMS, "device", "verbose") and saved[k] != v}
+              if k not in (*SCORING_PARAMS, "device", "verbose", "checkpoint_dir") and saved[k] != v}
     if differ:
         raise SystemExit(f"{path} was trained with other parameters than asked (asked, saved): "
                          f"{differ}. Remove it, or ask for the same.")

@@ -14,7 +14,10 @@ images).
 Each category's result is written to ``<out>/rows/<category>.json`` as soon as
 it is done, and a category whose file exists is skipped: an interrupted run
 resumes where it stopped. With ``--model-dir`` the trained detectors are kept
-(``<category>.skvqad``) and reused, so scoring can be redone without training.
+(``<category>.skvqad``) and reused, so scoring can be redone without training,
+and a category's training state is written there after each epoch
+(``<category>.checkpoint/``): a run stopped mid-training resumes after the
+last completed epoch.
 
 Run with the folder that holds ``bottle/``, ``cable/``, ...::
 
@@ -73,14 +76,18 @@ def run_category(template, data, category, out, model_dir):
     start = time.perf_counter()
     trained = model is None or not model.exists()
     if trained:
-        detector = clone(template).fit(data.X_train)
+        # With --model-dir, a fit stopped mid-way (a killed job, the end of a session)
+        # resumes after its last completed epoch when the command is run again.
+        checkpoint = None if model_dir is None else model_dir / f"{category}.checkpoint"
+        detector = clone(template).set_params(checkpoint_dir=checkpoint).fit(data.X_train)
         if model is not None:
             detector.save(model)
     else:
         detector = VQVAEAnomalyDetector.load(model, device=template.device)
         saved = detector.get_params()
         differ = {k: (v, saved[k]) for k, v in template.get_params().items()
-                  if k not in (*SCORING_PARAMS, "device", "verbose") and saved[k] != v}
+                  if k not in (*SCORING_PARAMS, "device", "verbose", "checkpoint_dir")
+                  and saved[k] != v}
         if differ:
             raise SystemExit(f"{model} was trained with other parameters than asked "
                              f"(asked, saved): {differ}. Remove it, or ask for the same.")

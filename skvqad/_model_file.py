@@ -53,6 +53,8 @@ def _params_to_json(detector) -> str:
             stacklevel=4,
         )
     params["callbacks"] = None
+    if isinstance(params.get("checkpoint_dir"), os.PathLike):
+        params["checkpoint_dir"] = os.fspath(params["checkpoint_dir"])
     if not isinstance(params["memory"], (str, type(None))):
         params["memory"] = os.fspath(params["memory"]) if isinstance(params["memory"], os.PathLike) else None
     if isinstance(params["random_state"], np.integer):

@@ -3,6 +3,7 @@
 ::
 
     skvqad fit normal_images/ -o model.skvqad --image-size 128 --set max_epochs=60
+    skvqad fit normal_images/ -o model.skvqad --checkpoint-dir ckpt/   # resumable
     skvqad score model.skvqad new_images/ -o scores.csv --maps maps/
     skvqad info model.skvqad
 
@@ -75,6 +76,9 @@ def _fit(args) -> None:
     from . import VQVAEAnomalyDetector
 
     params = _parse_set(args.set)
+    if args.checkpoint_dir is not None:
+        params["checkpoint_dir"] = args.checkpoint_dir
+        params.setdefault("random_state", 0)  # a resumed fit needs the seed of the first
     paths = _image_paths(args.train_dir)
     size = None if args.image_size is None else (args.image_size, args.image_size)
     images, _ = _read(paths, size, args.color_mode)
@@ -201,6 +205,10 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("train_dir", help="folder of normal images (png, jpg, bmp, tif)")
     fit.add_argument("-o", "--output", required=True, help="the model file to write")
     fit.add_argument("--image-size", type=int, help="resize images to N x N pixels")
+    fit.add_argument("--checkpoint-dir", metavar="DIR",
+                     help="write the training state here after each epoch; run the same "
+                     "command again to resume a stopped fit after its last completed epoch "
+                     "(random_state defaults to 0 then)")
     fit.add_argument("--color-mode", choices=["grayscale", "rgb"],
                      help="convert every image (default: as the files are, all alike)")
     fit.add_argument("--set", action="append", metavar="PARAM=VALUE",

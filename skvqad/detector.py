@@ -247,6 +247,15 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         network instead of training it again. The cache holds pickles: keep
         its folder writable by you only. Needs an int ``random_state`` to ever
         hit the cache.
+    checkpoint_dir : str, path or None, default=None
+        A folder where ``fit`` writes the whole training state at the end of
+        each epoch (:class:`~skvqad.net.EpochCheckpoint`): a fit that was
+        stopped (Ctrl-C, a killed job, the end of a session) and is started
+        again with the same images and parameters resumes after its last
+        completed epoch, and ends as a fit never stopped would (same
+        weights, history and scores; at most one epoch of work is lost). A
+        checkpoint of another fit there is refused with an error. Needs an
+        int ``random_state`` to resume.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights' initialisation and the shuffling of the batches.
         With an int, results on the CPU are reproducible bit for bit.
@@ -413,6 +422,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "device": [str, torch.device],
         "mixed_precision": ["boolean", StrOptions({"auto"})],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
+        "checkpoint_dir": [None, str, os.PathLike],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -449,6 +459,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         device: str = "auto",
         mixed_precision: bool | str = "auto",
         memory=None,
+        checkpoint_dir=None,
         random_state=None,
         verbose: int = 0,
     ):
@@ -481,6 +492,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.device = device
         self.mixed_precision = mixed_precision
         self.memory = memory
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 
@@ -552,12 +564,22 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         # The cache key's code version: a digest of the training code's source, so that an
         # edited model or loss never returns a stale network under an unchanged __version__.
         versions = (__version__, training_code_digest(), torch.__version__, skorch.__version__)
+        if self.checkpoint_dir is not None and not isinstance(self.random_state, Integral):
+            warnings.warn(
+                "checkpoint_dir resumes a fit of the same seed: with a random_state that "
+                "is not an int every fit draws a new seed, so a stopped fit cannot resume "
+                "(its checkpoint is refused). Set an int random_state.",
+                UserWarning,
+                stacklevel=4,
+            )
         train_args = (images, net_params, seed, versions)
+        train_kwargs = dict(verbose=int(self.verbose), checkpoint_dir=self.checkpoint_dir)
         if self.memory is None:
-            net = train_net(*train_args, verbose=int(self.verbose))
+            net = train_net(*train_args, **train_kwargs)
         else:  # the same call, its result cached on disk by joblib
             memory = self._check_memory()
-            net = memory.cache(train_net, ignore=["verbose"])(*train_args, verbose=int(self.verbose))
+            net = memory.cache(train_net, ignore=["verbose", "checkpoint_dir"])(
+                *train_args, **train_kwargs)
 
         self.net_ = net
         self.history_ = net.history

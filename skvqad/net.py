@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PassthroughScoring, ProgressBar
+from skorch.history import History
 from skorch.utils import to_tensor
 
 from ._images import UnitImages
@@ -35,6 +38,7 @@ __all__ = [
     "VQVAENet",
     "CodebookUsage",
     "CodebookRestart",
+    "EpochCheckpoint",
     "ImageBatches",
     "LOSS_TERMS",
     "cpu_has_native_bf16",
@@ -299,6 +303,150 @@ class CodebookRestart(Callback):
         )
         self.counts_ = counts if self.counts_ is None else self.counts_ + counts
         self._keep(net, flat)
+
+
+class EpochCheckpoint(Callback):
+    """Write the whole training state at the end of each epoch; restore it to resume.
+
+    What exact resumption needs, written atomically (a temporary file renamed
+    into place) to ``path`` with :func:`torch.save` and read back with
+    ``weights_only=True`` (no code runs on load): the module's weights and
+    buffers, the optimiser's state, the history, the net's random generators
+    (:meth:`VQVAENet.generator`) and :class:`CodebookRestart`'s reservoir and
+    counts. A fit resumed from it continues after the last completed epoch
+    and ends with the weights, history and scores of a fit that was never
+    stopped (other callbacks of yours start their state afresh).
+
+    skorch's own :class:`~skorch.callbacks.Checkpoint` and
+    :class:`~skorch.callbacks.LoadInitState` save and load the weights, the
+    optimiser and the history, but not the callbacks' state nor the random
+    generators, without which the resumed fit would shuffle and restart codes
+    differently; their whole-net pickle (``f_pickle``) would run code on load.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The checkpoint file.
+    key : str
+        What the checkpoint belongs to (a digest of the images, parameters,
+        seed and code of the fit); a checkpoint with another key is refused.
+    state : dict or None, default=None
+        A state read by :meth:`read`, restored at the start of training.
+
+    Examples
+    --------
+    The detector uses it through ``checkpoint_dir``:
+
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from skvqad import VQVAEAnomalyDetector
+    >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(16, 8, 8))
+    >>> params = dict(n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+    ...               random_state=0, device="cpu")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     first = VQVAEAnomalyDetector(**params, max_epochs=2, checkpoint_dir=folder).fit(X)
+    ...     # The same fit again: restored from the last epoch's state, not trained.
+    ...     again = VQVAEAnomalyDetector(**params, max_epochs=2, checkpoint_dir=folder).fit(X)
+    >>> len(again.history_), bool(np.array_equal(again.score_samples(X), first.score_samples(X)))
+    (2, True)
+    """
+
+    FORMAT = "skvqad.checkpoint"
+
+    def __init__(self, path, key, state=None):
+        self.path = path
+        self.key = key
+        self.state = state
+
+    @classmethod
+    def read(cls, path, key) -> dict | None:
+        """The state in ``path`` (None if there is none), refused unless it belongs to ``key``.
+
+        Parameters
+        ----------
+        path : str or path-like
+        key : str
+
+        Returns
+        -------
+        dict or None
+
+        Raises
+        ------
+        ValueError
+            If the file holds the state of another fit, or is not a checkpoint.
+        """
+        if not Path(path).exists():
+            return None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # damaged or another format
+            raise ValueError(f"{path} is not a readable skvqad checkpoint: {exc}") from exc
+        if not isinstance(state, dict) or state.get("format") != cls.FORMAT:
+            raise ValueError(f"{path} is not a skvqad checkpoint.")
+        if state.get("key") != key:
+            raise ValueError(
+                f"{path} holds the training state of another fit (other parameters, other "
+                "images or other code): remove it, or give this fit another checkpoint_dir."
+            )
+        return state
+
+    def on_train_begin(self, net, **kwargs):
+        """Restore ``state`` (after :class:`CodebookRestart` has reset its own).
+
+        Parameters
+        ----------
+        net : VQVAENet
+        **kwargs
+            Ignored.
+        """
+        state, self.state = self.state, None
+        if state is None:
+            return
+        net.module_.load_state_dict(state["module"])
+        net.optimizer_.load_state_dict(state["optimizer"])
+        net.history = History(json.loads(state["history"]))
+        net.generators_ = {}
+        for device, generator_state in state["generators"].items():
+            net.generator(device).set_state(generator_state)
+        restart = dict(net.callbacks_).get("codebook_restart")
+        if restart is not None and state["restart"] is not None:
+            device = next(net.module_.parameters()).device
+            restart.initialized_ = state["restart"]["initialized"]
+            for name in ("counts", "pool", "keys"):
+                value = state["restart"][name]
+                setattr(restart, f"{name}_", None if value is None else value.to(device))
+
+    def on_epoch_end(self, net, **kwargs):
+        """Write the training state of the epoch just completed.
+
+        Parameters
+        ----------
+        net : VQVAENet
+        **kwargs
+            Ignored.
+        """
+        restart = dict(net.callbacks_).get("codebook_restart")
+
+        def cpu(value):
+            return None if value is None else value.detach().cpu()
+
+        state = {
+            "format": self.FORMAT,
+            "key": self.key,
+            "epochs": len(net.history),
+            "module": {k: v.detach().cpu() for k, v in net.module_.state_dict().items()},
+            "optimizer": net.optimizer_.state_dict(),
+            "history": json.dumps(net.history.to_list(), default=float),
+            "generators": {d: g.get_state() for d, g in getattr(net, "generators_", {}).items()},
+            "restart": None if restart is None else {
+                "initialized": bool(restart.initialized_), "counts": cpu(restart.counts_),
+                "pool": cpu(restart.pool_), "keys": cpu(restart.keys_)},
+        }
+        path = Path(self.path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
 
 
 class ImageBatches:
@@ -844,7 +992,8 @@ def build_net(net_params: dict, verbose: int = 0) -> VQVAENet:
 
 
 def train_net(
-    images: UnitImages, net_params: dict, seed: int, versions: tuple, verbose: int = 0
+    images: UnitImages, net_params: dict, seed: int, versions: tuple, verbose: int = 0,
+    checkpoint_dir=None,
 ) -> VQVAENet:
     """Build a :class:`VQVAENet` and train it on ``images`` with skorch's ``fit``.
 
@@ -869,6 +1018,12 @@ def train_net(
         Not used by the training: part of the ``memory`` cache key.
     verbose : int, default=0
         As for :func:`build_net`; not part of the cache key.
+    checkpoint_dir : str, path-like or None, default=None
+        A folder where :class:`EpochCheckpoint` writes the training state at
+        each epoch's end (``checkpoint.pt``), and from which a stopped fit of
+        the same images, parameters, seed and code resumes after its last
+        completed epoch; a checkpoint of another fit is refused. Not part of
+        the cache key.
 
     Returns
     -------
@@ -877,8 +1032,27 @@ def train_net(
     """
     # The net draws from its own generators, seeded here: the global RNG is never touched,
     # so fits in other threads neither disturb this one nor are disturbed by it.
-    net = build_net(dict(net_params, seed=seed), verbose)
-    net.fit(_resident(images, net_params["device"]))
+    params = dict(net_params, seed=seed)
+    X = _resident(images, net_params["device"])
+    if checkpoint_dir is None:
+        net = build_net(params, verbose)
+        net.fit(X)
+        return net
+    folder = Path(checkpoint_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "checkpoint.pt"
+    import joblib
+
+    key = joblib.hash((images, net_params, seed, versions))
+    state = EpochCheckpoint.read(path, key)
+    params["callbacks"] = [*params["callbacks"], ("checkpoint", EpochCheckpoint(path, key, state))]
+    net = build_net(params, verbose).initialize()
+    done = 0 if state is None else int(state["epochs"])
+    if done < net.max_epochs:
+        net.partial_fit(X, epochs=net.max_epochs - done)
+    else:  # trained to the end already: the weights and history of the checkpoint
+        net.notify("on_train_begin", X=X, y=None)
+        net.notify("on_train_end", X=X, y=None)
     return net
 
 

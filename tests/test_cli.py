@@ -171,3 +171,20 @@ def test_numeric_failures_exit_2_with_the_cause(model, tmp_path, capsys):
     assert main(["score", str(broken), str(train), "-q"]) == 2
     err = capsys.readouterr().err
     assert "is not a finite tensor" in err and "Traceback" not in err, err
+
+
+def test_fit_with_a_checkpoint_dir_resumes_instead_of_training_again(tmp_path, monkeypatch):
+    train = folder(tmp_path / "train", make_stripes(24, size=16))
+    argv = ["fit", str(train), *TINY, "--checkpoint-dir", str(tmp_path / "ckpt")]
+    assert main([*argv, "-o", str(tmp_path / "a.skvqad")]) == 0
+    steps = []
+    step = VQVAENet.train_step
+    monkeypatch.setattr(VQVAENet, "train_step", lambda self, *a, **k: steps.append(1) or step(self, *a, **k))
+    assert main([*argv, "-o", str(tmp_path / "b.skvqad")]) == 0
+    assert steps == []  # every epoch was in the checkpoint
+    X = make_stripes(4, size=16, seed=1)
+    a, b = (VQVAEAnomalyDetector.load(tmp_path / f"{n}.skvqad") for n in "ab")
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+    assert len(b.history_) == 2
+    # Other parameters: refused in one line, exit status 2.
+    assert main([*argv, "--set", "lr=0.01", "-o", str(tmp_path / "c.skvqad")]) == 2

@@ -541,7 +541,7 @@ def test_cifar10_model_dir_and_rows_without_the_new_columns(tmp_path, capsys):
             "--n-embeddings", "16", "--classes", "bird", "--model-dir", str(models),
             "--rows-dir", str(rows), "--json", str(tmp_path / "a.json")]
     run_example("cifar10_one_vs_rest", argv)
-    assert sorted(p.name for p in models.iterdir()) == ["bird.json", "bird.skvqad"]
+    assert sorted(p.name for p in models.iterdir()) == ["bird.checkpoint", "bird.json", "bird.skvqad"]
     first = json.loads((tmp_path / "a.json").read_text())["rows"][0]
     # The undilated columns are calibrated again (the AM's figures move with the radius), and
     # the detector's own radius (the default, 2) is what the row records.

@@ -198,3 +198,42 @@ def test_fits_in_threads_equal_sequential_fits_and_leave_the_global_rng(tiny_par
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
     assert torch.equal(state, torch.get_rng_state())
+
+
+#: Read by Interrupt: the callback's parameters stay the same between the two fits.
+INTERRUPT = {"at_epoch": None}
+
+
+class Interrupt(Callback):
+    """Ctrl-C at the start of epoch INTERRUPT["at_epoch"] (1-based)."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) == INTERRUPT["at_epoch"]:
+            raise KeyboardInterrupt
+
+
+def test_a_stopped_fit_resumes_from_its_checkpoint_and_ends_as_an_unstopped_one(tmp_path,
+                                                                              tiny_params):
+    X = make_stripes(80, seed=2)
+    params = dict(tiny_params, max_epochs=4, batch_size=16, n_embeddings=16,
+                  callbacks=[Interrupt()], checkpoint_dir=tmp_path / "ckpt")
+    want = VQVAEAnomalyDetector(**dict(params, checkpoint_dir=None)).fit(X)
+    INTERRUPT["at_epoch"] = 3  # stopped after two completed epochs
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            VQVAEAnomalyDetector(**params).fit(X)
+    finally:
+        INTERRUPT["at_epoch"] = None
+    assert (tmp_path / "ckpt" / "checkpoint.pt").exists()
+    resumed = VQVAEAnomalyDetector(**params).fit(X)
+    assert len(resumed.history_) == 4
+    assert [h["codes_restarted"] for h in resumed.history_] == [
+        h["codes_restarted"] for h in want.history_]
+    for a, b in zip(resumed.net_.module_.parameters(), want.net_.module_.parameters(), strict=True):
+        assert torch.equal(a, b)
+    np.testing.assert_array_equal(resumed.score_samples(X), want.score_samples(X))
+    assert resumed.offset_ == want.offset_
+    # Other parameters or other images are refused, naming the folder.
+    for other, images in ((dict(params, lr=2e-3), X), (params, X[:-1])):
+        with pytest.raises(ValueError, match="ckpt.*another fit"):
+            VQVAEAnomalyDetector(**other).fit(images)

@@ -19,19 +19,23 @@ def environment(device="cpu") -> dict:
     -------
     dict
         ``{"device": <GPU name or "CPU, <n> threads">, "versions": {...}}`` with
-        the versions of skvqad, torch, skorch, scikit-learn and Python.
+        the versions of skvqad, torch, skorch, scikit-learn and Python, and
+        the digest of skvqad's training code
+        (:func:`skvqad.net.training_code_digest`), which tells apart results
+        of code that changed under one version number.
 
     Examples
     --------
     >>> from skvqad.utils import environment
     >>> sorted(environment()["versions"])
-    ['python', 'sklearn', 'skorch', 'skvqad', 'torch']
+    ['python', 'sklearn', 'skorch', 'skvqad', 'torch', 'training code']
     """
     import sklearn
     import skorch
     import torch
 
     from ._version import __version__
+    from .net import training_code_digest
 
     if str(device).startswith("cuda"):
         name = torch.cuda.get_device_name(torch.device(device))
@@ -45,5 +49,6 @@ def environment(device="cpu") -> dict:
             "skorch": skorch.__version__,
             "sklearn": sklearn.__version__,
             "python": platform.python_version(),
+            "training code": training_code_digest(),
         },
     }

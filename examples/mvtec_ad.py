@@ -56,7 +56,7 @@ PAPER = {
 }
 
 #: The scoring settings evaluated on each category, from one trained network.
-SETTINGS = {
+SETTINGS = {name: {"prior_radius": 0, **setting} for name, setting in {
     "SSIM": {"score_map": "ssim", "alignment": "squared"},
     "AM": {"score_map": "am", "alignment": "squared"},
     "SSIM+AM": {"score_map": "ssim+am", "alignment": "squared"},
@@ -64,7 +64,11 @@ SETTINGS = {
     "SSIM+AM relative": {"score_map": "ssim+am", "alignment": "relative"},
     "AM bank": {"score_map": "am", "alignment": "bank"},
     "SSIM+AM bank": {"score_map": "ssim+am", "alignment": "bank"},
-}
+    # Beyond the paper: the code prior (benchmarks/prior_study.py compares more settings).
+    "prior": {"score_map": "prior", "alignment": "squared"},
+    "prior r1": {"score_map": "prior", "alignment": "squared", "prior_radius": 1},
+    "z(SSIM+AM, prior)": {"score_map": ("ssim+am", "prior"), "alignment": "squared"},
+}.items()}
 #: Image-score poolings reported beside the mean (pixel metrics do not depend on them).
 POOLINGS = {"max": "max", "q99": 0.99}
 
@@ -97,16 +101,18 @@ def run_category(template, data, category, out, model_dir):
     epoch_seconds = [float(d) for d in detector.history_[:, "dur"]]
 
     start = time.perf_counter()
+    # Fused maps are calibrated under the detector's pooling (the mean) only.
     pooled = detector.score_samples_multi(data.X_test, {
         f"{name}|{pool}": {**setting, "score_pooling": pooling}
-        for name, setting in SETTINGS.items() for pool, pooling in POOLINGS.items()})
+        for name, setting in SETTINGS.items() for pool, pooling in POOLINGS.items()
+        if isinstance(setting["score_map"], str)})
     reports, maps = {}, {}
     for name, setting in SETTINGS.items():
         maps[name] = detector.set_params(**setting).anomaly_map(data.X_test)
         report = pixel_report(data.masks, maps[name], groups=groups)
         report["all"]["image_auroc_pooled"] = {
             pool: pixel_report(data.masks, maps[name], scores=-pooled[f"{name}|{pool}"])["all"][
-                "image_auroc"] for pool in POOLINGS}
+                "image_auroc"] for pool in POOLINGS if f"{name}|{pool}" in pooled}
         reports[name] = report
     score_seconds = time.perf_counter() - start
 
@@ -143,7 +149,10 @@ def table_rows(results):
             f"{r['AM']['pixel_auroc']:.3f} | {r['SSIM+AM']['pixel_auroc']:.3f} | "
             f"{r['SSIM+AM relative']['pixel_auroc']:.3f} | {r['SSIM+AM bank']['pixel_auroc']:.3f} | "
             f"{r['SSIM+AM']['aupro']:.3f} | {r['SSIM+AM']['image_auroc']:.3f} | "
-            f"{result['train_minutes']:.0f} |")
+            + " | ".join(f"{r[k][m]:.3f}" if k in r else "-" for k, m in (
+                ("prior", "pixel_auroc"), ("prior r1", "pixel_auroc"),
+                ("z(SSIM+AM, prior)", "image_auroc")))
+            + f" | {result['train_minutes']:.0f} |")
     return rows
 
 
@@ -156,8 +165,9 @@ def detail_rows(results):
             pooled = a.get("image_auroc_pooled", {})
             rows.append(f"| {category} | {name} | {a['pixel_auroc']:.3f} | "
                         f"{a['per_image_pixel_auroc']:.3f} | {a['aupro']:.3f} | "
-                        f"{a['image_auroc']:.3f} | {pooled.get('max', float('nan')):.3f} | "
-                        f"{pooled.get('q99', float('nan')):.3f} |")
+                        f"{a['image_auroc']:.3f} | "
+                        + " | ".join(f"{pooled[k]:.3f}" if k in pooled else "-" for k in ("max", "q99"))
+                        + " |")
     return rows
 
 
@@ -211,8 +221,9 @@ def main(argv=None):
     footer = "; ".join(f"{device}, " + ", ".join(f"{k} {v}" for k, v in json.loads(v).items())
                        for device, v in sorted(envs))
     table = ["| category | VQ-VAE SSIM (paper) | VQ-VAE SSIM+AM (paper) | SSIM | AM | SSIM+AM "
-             "| SSIM+AM relative | SSIM+AM bank | AUPRO SSIM+AM | image AUROC SSIM+AM | training (min) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|", *table_rows(results)]
+             "| SSIM+AM relative | SSIM+AM bank | AUPRO SSIM+AM | image AUROC SSIM+AM | prior "
+             "| prior r1 | image AUROC z(SSIM+AM, prior) | training (min) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *table_rows(results)]
     detail = ["| category | setting | pooled pixel AUROC | per-image pixel AUROC | AUPRO "
               "| image AUROC (mean) | image AUROC (max) | image AUROC (q99) |",
               "|---|---|---|---|---|---|---|---|", *detail_rows(results)]

@@ -149,8 +149,13 @@ def main(argv=None):
             estimator_train_peak_bytes=train_peak, estimator_score_peak_bytes=score_peak,
         ))
     summary = {k: statistics.median(r[k] for r in runs) for k in runs[0] if runs[0][k] is not None}
-    summary["train_ratio"] = summary["estimator_train_ips"] / summary["plain_train_ips"]
-    summary["score_ratio"] = summary["estimator_score_ips"] / summary["plain_score_ips"]
+    # Each run's ratios (the two sides measured back to back), their median and spread.
+    for r in runs:
+        r["train_ratio"] = r["estimator_train_ips"] / r["plain_train_ips"]
+        r["score_ratio"] = r["estimator_score_ips"] / r["plain_score_ips"]
+    for key in ("train_ratio", "score_ratio"):
+        summary[key] = statistics.median(r[key] for r in runs)
+        summary[f"{key}_range"] = [min(r[key] for r in runs), max(r[key] for r in runs)]
     env = environment(args.device)
     device_name = env["device"]
     result = dict(
@@ -161,9 +166,11 @@ def main(argv=None):
     table = [
         "| | plain loop | estimator | ratio |", "|---|---|---|---|",
         f"| training, images/s | {summary['plain_train_ips']:.0f} | "
-        f"{summary['estimator_train_ips']:.0f} | {summary['train_ratio']:.2f} |",
+        f"{summary['estimator_train_ips']:.0f} | {summary['train_ratio']:.2f} "
+        "({:.2f}-{:.2f}) |".format(*summary["train_ratio_range"]),
         f"| scoring (SSIM+AM), images/s | {summary['plain_score_ips']:.0f} | "
-        f"{summary['estimator_score_ips']:.0f} | {summary['score_ratio']:.2f} |",
+        f"{summary['estimator_score_ips']:.0f} | {summary['score_ratio']:.2f} "
+        "({:.2f}-{:.2f}) |".format(*summary["score_ratio_range"]),
     ]
     if "estimator_train_peak_bytes" in summary:
         table.append(f"| estimator peak GPU memory, train / score | | "
@@ -176,7 +183,8 @@ def main(argv=None):
             f"Command: `{result['command']}`  ",
             f"Device: {device_name}; {versions_text(result['versions'])}.  ",
             f"{cfg['n_images']} random {cfg['size']}x{cfg['size']} RGB images, batch {cfg['batch_size']}, "
-            f"{cfg['epochs']} epochs (first excluded), median of {args.repeats} alternating runs; "
+            f"{cfg['epochs']} epochs (first excluded), median of {args.repeats} alternating runs "
+            "(the ratios: median of each run's ratio, its range in brackets); "
             f"model {cfg['module']}.", "", *table])
 
 

@@ -2,7 +2,7 @@
 
 After training, ``fit`` runs two passes over the training images: an encoder
 pass that counts the codes (``code_counts_``) and draws the bank, and a
-scoring pass that pools every map (SSIM, AM, SSIM+AM, prior, SSIM+prior)
+scoring pass that pools every map (SSIM, AM, SSIM+AM, prior)
 for ``score_calibration_`` and ``offset_``. Before the code prior, ``fit``
 ran a full forward pass for the bank and a scoring pass of one map for
 ``offset_``. This benchmark times, on the same fitted detector in the same

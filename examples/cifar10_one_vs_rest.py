@@ -40,8 +40,8 @@ run it in the background::
         --markdown results/cifar10.md > cifar10.log 2>&1 &
 
 Beyond the paper, the same networks give the code prior's columns: ``prior``
-(how rarely the training images chose each code at its latent position),
-``ssim+prior`` (its product with the SSIM map) and the fused scores
+(how rarely the training images chose each code at its latent position)
+and the fused scores
 ``z(am,prior)``, ``z(ssim+am,prior)`` and ``z(ssim,am,prior)``: the highest
 of the maps' scores standardised on the class's training images (a tuple
 ``score_map``); the columns ending in ``-d0`` are the AM, the prior and their
@@ -127,7 +127,7 @@ SCORES = {"ssim": {"score_map": "ssim"}, "ssim+am": {"score_map": "ssim+am"},
           "ssim+am-rel": {"score_map": "ssim+am", "alignment": "relative"},
           "am-rel": {"score_map": "am", "alignment": "relative"},
           # Beyond the paper: the code prior, and fusions calibrated on the training images.
-          "prior": {"score_map": "prior"}, "ssim+prior": {"score_map": "ssim+prior"},
+          "prior": {"score_map": "prior"},
           "z(am,prior)": {"score_map": ("am", "prior")},
           "z(ssim+am,prior)": {"score_map": ("ssim+am", "prior")},
           "z(ssim,am,prior)": {"score_map": ("ssim", "am", "prior")}}
@@ -139,7 +139,7 @@ UNDILATED = {"am-d0": {"score_map": "am"}, "prior-d0": {"score_map": "prior"},
              "z(ssim,am,prior)-d0": {"score_map": ("ssim", "am", "prior")}}
 BASELINES = ("knn", "pca", "iforest")
 COLUMNS = {"ssim": "SSIM", "ssim+am": "SSIM+AM", "am": "AM", "ssim+am-rel": "SSIM+AM, rel. AM",
-           "am-rel": "rel. AM", "prior": "prior", "ssim+prior": "SSIM+prior",
+           "am-rel": "rel. AM", "prior": "prior",
            "z(am,prior)": "z(AM, prior)", "z(ssim+am,prior)": "z(SSIM+AM, prior)",
            "z(ssim,am,prior)": "z(SSIM, AM, prior)", "am-d0": "AM d0", "prior-d0": "prior d0",
            "z(am,prior)-d0": "z(AM, prior) d0", "z(ssim+am,prior)-d0": "z(SSIM+AM, prior) d0",

@@ -7,8 +7,8 @@ that digit only, then all test images are scored and the image AUROC is
 computed with the digit as normal and the nine others as anomalous.
 
 One network is trained per digit; the paper's three anomaly maps (SSIM, AM
-and SSIM+AM) and, beyond the paper, the code prior's (``prior``,
-``ssim+prior``) and two fused scores (the highest of the AM's, or SSIM+AM's,
+and SSIM+AM) and, beyond the paper, the code prior's (``prior``)
+and two fused scores (the highest of the AM's, or SSIM+AM's,
 and the prior's scores standardised on the digit's training images) are read
 from one pass of the same network
 (:meth:`~skvqad.VQVAEAnomalyDetector.score_samples_multi`). Beside them, on
@@ -36,11 +36,11 @@ from skvqad.utils import environment
 
 #: Column -> score_map, all read from the same network.
 SCORE_MAPS = {"ssim": "ssim", "am": "am", "ssim+am": "ssim+am", "prior": "prior",
-              "ssim+prior": "ssim+prior", "z(am,prior)": ("am", "prior"),
+              "z(am,prior)": ("am", "prior"),
               "z(ssim+am,prior)": ("ssim+am", "prior")}
 BASELINES = ("knn", "pca", "iforest")
 COLUMNS = {"ssim": "VQ-VAE SSIM", "am": "VQ-VAE AM", "ssim+am": "VQ-VAE SSIM+AM",
-           "prior": "prior", "ssim+prior": "SSIM+prior", "z(am,prior)": "z(AM, prior)",
+           "prior": "prior", "z(am,prior)": "z(AM, prior)",
            "z(ssim+am,prior)": "z(SSIM+AM, prior)",
            "knn": "kNN pixels", "pca": "PCA error", "iforest": "IForest"}
 
@@ -57,6 +57,9 @@ def main(argv=None):
                         help="bfloat16 autocast (the detector's mixed_precision)")
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--digits", type=int, nargs="+", choices=range(10), default=list(range(10)),
+                        metavar="DIGIT", help="the digits to run, each as the normal class "
+                        "(default: all ten)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 

@@ -125,7 +125,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         codebook collapse. False keeps the paper's initialisation, uniform
         in ``[-1/M, 1/M]``, with which only 13 to 29 of 512 codes stay in use
         on CIFAR-10 and the image AUROC is lower (``benchmarks/results/``).
-    score_map : {"ssim+am", "ssim", "am", "prior", "ssim+prior"} or tuple, default="ssim+am"
+    score_map : {"ssim+am", "ssim", "am", "prior"} or tuple, default="ssim+am"
         The anomaly map that scores the images: ``"ssim"`` is ``1 - SSIM`` (SM); ``"am"`` the
         alignment map upsampled to the image size and grey-dilated;
         ``"ssim+am"`` their product (Section II-C). Not in the paper:
@@ -133,7 +133,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ``k`` chosen at each latent position ``p``, where ``p(k | p)`` counts
         the codes that the training images chose there
         (:func:`skvqad.maps.code_log_prior`), upsampled and dilated like the
-        AM; ``"ssim+prior"`` is its product with ``1 - SSIM``. A tuple of
+        AM. A tuple of
         these names, such as ``("am", "prior")``, fuses them: each map's
         pooled score is standardised with the mean and standard deviation of
         the training images' scores (``score_calibration_``), and an image's

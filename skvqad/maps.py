@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: The anomaly maps that :func:`anomaly_map` can compute.
-SCORES = ("ssim+am", "ssim", "am", "prior", "ssim+prior")
+SCORES = ("ssim+am", "ssim", "am", "prior")
 #: How :func:`anomaly_map` combines per-channel ``1 - SSIM`` maps.
 CHANNEL_REDUCTIONS = ("mean", "max")
 #: How the detector's AM measures each encoder output's distance: to its
@@ -569,10 +569,10 @@ def anomaly_map(
     factor : int
         Ratio of the (padded) image size to the latent grid,
         ``2 ** n_downsampling``. The upsampled AM is cropped to ``(H, W)``.
-    score : {"ssim+am", "ssim", "am", "prior", "ssim+prior"}, default="ssim+am"
+    score : {"ssim+am", "ssim", "am", "prior"}, default="ssim+am"
         ``"ssim"``: ``1 - SSIM``; ``"am"``: the upsampled, dilated AM;
         ``"ssim+am"``: their product; ``"prior"``: the upsampled, dilated
-        ``prior`` map; ``"ssim+prior"``: its product with ``1 - SSIM``.
+        ``prior`` map.
     window_size, sigma : int, float
         Gaussian window of the SSIM (see :func:`ssim`).
     channel_reduction : {"mean", "max"}, default="mean"
@@ -745,7 +745,7 @@ def anomaly_maps(
                 f"got {s['channel_reduction']!r}."
             )
         maps = None
-        if s["score"] in ("ssim", "ssim+am", "ssim+prior"):
+        if s["score"] in ("ssim", "ssim+am"):
             constants = s["ssim_constants"]
             key = (
                 s["window_size"],
@@ -778,7 +778,7 @@ def anomaly_maps(
                     latent = latents[key[1]]
                 latent_parts[key] = upsample_latent(latent, factor, height, width, key[2])
             maps = latent_parts[key] if maps is None else maps * latent_parts[key]
-        if s["score"] in ("prior", "ssim+prior"):
+        if s["score"] == "prior":
             key = ("prior", s["prior_smoothing"], s["prior_radius"], s["dilation_radius"])
             if key not in latent_parts:
                 latent = _latent_prior(prior, key[1], key[2], indices, code_counts, prior_tables)

@@ -11,7 +11,6 @@ batch, turns each batch's outputs into anomaly maps with
 from __future__ import annotations
 
 import copy
-import math
 import os
 import warnings
 from numbers import Integral, Real
@@ -45,8 +44,10 @@ from ._version import __version__
 from .maps import (
     ALIGNMENTS,
     CHANNEL_REDUCTIONS,
+    MAP_PARAMS,
     SCORES,
     anomaly_maps,
+    check_map_setting,
     leave_one_out_prior_map,
 )
 from .model import reconstruction
@@ -55,24 +56,12 @@ from .thresholds import CONTAMINATION_CONSTRAINT, offset_from_scores
 
 __all__ = ["VQVAEAnomalyDetector", "SCORING_PARAMS"]
 
-#: The detector's parameters that act at scoring time only, each with the
-#: keyword of :func:`skvqad.maps.anomaly_maps` it sets (None: the detector's
-#: own step, the pooling of each map into a score): changing them needs no
-#: retraining, they are not part of the ``memory`` cache key, and
+#: The detector's parameters that act at scoring time only: those that shape a
+#: map (:data:`skvqad.maps.MAP_PARAMS`, same names, same defaults) and the
+#: pooling of each map into a score. Changing them needs no retraining, they are
+#: not part of the ``memory`` cache key, and
 #: :meth:`VQVAEAnomalyDetector.score_samples_multi` accepts them.
-SCORING_PARAMS = {
-    "score_map": "score",
-    "alignment": "alignment",
-    "ssim_window": "window_size",
-    "ssim_sigma": "sigma",
-    "ssim_constants": "ssim_constants",
-    "channel_reduction": "channel_reduction",
-    "dilation_radius": "dilation_radius",
-    "ssim_dilation_radius": "ssim_dilation_radius",
-    "prior_smoothing": "prior_smoothing",
-    "prior_radius": "prior_radius",
-    "score_pooling": None,
-}
+SCORING_PARAMS = (*MAP_PARAMS, "score_pooling")
 
 
 def _pool(maps: torch.Tensor, pooling) -> torch.Tensor:
@@ -757,8 +746,6 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             params.update(overrides)
         constraints = {name: self._parameter_constraints[name] for name in params}
         validate_parameter_constraints(constraints, params, caller_name=type(self).__name__)
-        if params["ssim_window"] % 2 == 0:
-            raise ValueError(f"ssim_window must be odd, got {params['ssim_window']}.")
         score_map = params["score_map"]
         if not isinstance(score_map, str):
             names = tuple(score_map)
@@ -769,19 +756,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                     f"of them to fuse, got {score_map!r}."
                 )
             params["score_map"] = names
-        constants = params["ssim_constants"]
-        if constants is not None and (
-            not isinstance(constants, (tuple, list))
-            or len(constants) != 2
-            or not all(
-                isinstance(c, Real) and not isinstance(c, bool) and math.isfinite(c) and c > 0
-                for c in constants
-            )
-        ):
-            raise ValueError(
-                "ssim_constants must be None or (c1, c2), two positive finite numbers, "
-                f"got {constants!r}."
-            )
+        # The checks of the maps' own parameters live with the maps (one copy).
+        check_map_setting({k: params[k] for k in MAP_PARAMS if k != "score_map"})
         return params
 
     @staticmethod
@@ -868,13 +844,12 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         ``code_counts_`` and the prior maps leave each one's own codes out.
         """
         factor = 2**self.n_downsampling_
-        map_settings = [{SCORING_PARAMS[k]: v for k, v in p.items() if SCORING_PARAMS.get(k)}
-                        for p in settings]
+        map_settings = [{k: p[k] for k in MAP_PARAMS} for p in settings]
         bank = getattr(self, "bank_", None)
         if bank is not None:
             bank = torch.as_tensor(bank).to(self.net_.device)
         if bank is None and any(
-            s["alignment"] == "bank" and "am" in s["score"].split("+") for s in map_settings
+            s["alignment"] == "bank" and "am" in s["score_map"].split("+") for s in map_settings
         ):
             raise ValueError(
                 "alignment='bank' needs the bank of training encoder outputs, which fit "
@@ -882,7 +857,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                 "refit it with bank_size > 0."
             )
         counts = None
-        if any("prior" in s["score"].split("+") for s in map_settings):
+        if any(s["score_map"] == "prior" for s in map_settings):
             if getattr(self, "code_counts_", None) is None:
                 raise ValueError(
                     "The prior maps need code_counts_, which fit counts since skvqad "

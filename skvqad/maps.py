@@ -25,7 +25,9 @@ import torch
 from torch.nn import functional as F
 
 __all__ = [
+    "MAP_PARAMS",
     "SCORES",
+    "check_map_setting",
     "CHANNEL_REDUCTIONS",
     "ALIGNMENTS",
     "gaussian_window",
@@ -50,6 +52,103 @@ CHANNEL_REDUCTIONS = ("mean", "max")
 #: (:func:`alignment_map`), or to the nearest of a bank of training encoder
 #: outputs (:func:`bank_alignment_map`).
 ALIGNMENTS = ("squared", "relative", "bank")
+#: The scoring parameters that shape a map, by the names and with the defaults of
+#: :class:`~skvqad.VQVAEAnomalyDetector`'s parameters: the keyword arguments of
+#: :func:`anomaly_map` and the keys of a setting of :func:`anomaly_maps`.
+MAP_PARAMS = {
+    "score_map": "ssim+am",
+    "alignment": "squared",
+    "ssim_window": 11,
+    "ssim_sigma": 1.5,
+    "ssim_constants": None,
+    "channel_reduction": "mean",
+    "dilation_radius": 2,
+    "ssim_dilation_radius": 0,
+    "prior_smoothing": 0.5,
+    "prior_radius": 0,
+}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value) -> bool:
+    """A non-negative int (not a bool)."""
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 0
+
+
+def _check_window(size, sigma, size_name: str, sigma_name: str) -> None:
+    if not (_is_count(size) and size % 2 == 1):
+        raise ValueError(f"{size_name} must be a positive odd int, got {size!r}.")
+    if not (_is_number(sigma) and sigma > 0):
+        raise ValueError(f"{sigma_name} must be a positive finite number, got {sigma!r}.")
+
+
+def _check_constants(constants, name: str) -> tuple[float, float]:
+    """``(c1, c2)`` as floats; zero constants divide by zero on flat patches (NaN maps)."""
+    try:  # any sequence of two numbers: a tuple, a list, a NumPy array, a tensor
+        values = [c.item() if hasattr(c, "item") else c for c in constants]
+    except TypeError:  # not iterable
+        values = []
+    if isinstance(constants, str) or len(values) != 2 or not all(
+            _is_number(c) and c > 0 for c in values):
+        raise ValueError(f"{name} must be (c1, c2), two positive finite numbers, "
+                         f"got {constants!r}.")
+    return float(values[0]), float(values[1])
+
+
+def check_map_setting(setting: dict) -> dict:
+    """One map setting completed with the defaults of ``MAP_PARAMS``, every value checked.
+
+    The one place where the maps' parameters are validated: :func:`anomaly_maps`
+    calls it for each setting, and :class:`~skvqad.VQVAEAnomalyDetector` for its
+    own parameters.
+
+    Parameters
+    ----------
+    setting : dict
+        Some of the keys of ``MAP_PARAMS``.
+
+    Returns
+    -------
+    dict
+        Every key of ``MAP_PARAMS``; ``ssim_constants`` as a tuple of floats or None.
+
+    Raises
+    ------
+    ValueError
+        Naming the first key that is unknown or whose value is not allowed.
+
+    Examples
+    --------
+    >>> from skvqad.maps import check_map_setting
+    >>> check_map_setting({"score_map": "am"})["dilation_radius"]
+    2
+    >>> check_map_setting({"ssim_window": 4})
+    Traceback (most recent call last):
+    ...
+    ValueError: ssim_window must be a positive odd int, got 4.
+    """
+    unknown = set(setting) - set(MAP_PARAMS)
+    if unknown:
+        raise ValueError(f"Unknown anomaly map setting(s) {sorted(unknown)}; "
+                         f"known: {sorted(MAP_PARAMS)}.")
+    s = {**MAP_PARAMS, **setting}
+    for name, allowed in (("score_map", SCORES), ("alignment", ALIGNMENTS),
+                          ("channel_reduction", CHANNEL_REDUCTIONS)):
+        if not (isinstance(s[name], str) and s[name] in allowed):
+            raise ValueError(f"{name} must be one of {allowed}, got {s[name]!r}.")
+    _check_window(s["ssim_window"], s["ssim_sigma"], "ssim_window", "ssim_sigma")
+    if s["ssim_constants"] is not None:
+        s["ssim_constants"] = _check_constants(s["ssim_constants"], "ssim_constants")
+    for name in ("dilation_radius", "ssim_dilation_radius", "prior_radius"):
+        if not _is_count(s[name]):
+            raise ValueError(f"{name} must be a non-negative int, got {s[name]!r}.")
+    if not (_is_number(s["prior_smoothing"]) and s["prior_smoothing"] > 0):
+        raise ValueError(f"prior_smoothing must be a positive finite number, "
+                         f"got {s['prior_smoothing']!r}.")
+    return s
 
 
 def gaussian_window(
@@ -84,11 +183,7 @@ def gaussian_window(
     >>> gaussian_window(5).round(decimals=4)
     tensor([0.1201, 0.2339, 0.2921, 0.2339, 0.1201])
     """
-    if not (isinstance(size, Integral) and not isinstance(size, bool) and size >= 1 and size % 2 == 1):
-        raise ValueError(f"window_size must be a positive odd int, got {size!r}.")
-    if not (isinstance(sigma, Real) and not isinstance(sigma, bool)
-            and math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a positive finite number, got {sigma!r}.")
+    _check_window(size, sigma, "window_size", "sigma")
     radius = (size - 1) / 2
     coords = torch.arange(size, device=device, dtype=dtype) - radius
     window = torch.exp(-0.5 * (coords / sigma) ** 2)
@@ -172,14 +267,7 @@ def ssim(
     if constants is None:
         c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     else:
-        # Zero constants divide by zero on flat patches (NaN maps): refuse them.
-        try:
-            c1, c2 = (float(c) for c in constants)
-        except (TypeError, ValueError):  # not iterable, not numbers, not two
-            c1 = c2 = math.nan
-        if not (math.isfinite(c1) and math.isfinite(c2) and c1 > 0 and c2 > 0):
-            raise ValueError(f"constants must be (c1, c2), two positive finite numbers, "
-                             f"got {constants!r}.")
+        c1, c2 = _check_constants(constants, "constants")
     n, c, h, w = x.shape
     # The filter's temporaries are many times the images: a few images at a time keep them
     # bounded whatever the batch (one filter call per chunk for the five moments).
@@ -331,7 +419,7 @@ def grey_dilation(maps: torch.Tensor, radius: int) -> torch.Tensor:
              [0., 1., 1., 1., 0.],
              [0., 0., 0., 0., 0.]]])
     """
-    if not (isinstance(radius, Integral) and not isinstance(radius, bool) and radius >= 0):
+    if not _is_count(radius):
         raise ValueError(f"radius must be a non-negative int, got {radius!r}.")
     if radius == 0:
         return maps
@@ -360,10 +448,9 @@ def _box_sum(values: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def _check_prior_params(smoothing, radius) -> None:
-    if not (isinstance(smoothing, Real) and not isinstance(smoothing, bool)
-            and math.isfinite(smoothing) and smoothing > 0):
+    if not (_is_number(smoothing) and smoothing > 0):
         raise ValueError(f"smoothing must be a positive finite number, got {smoothing!r}.")
-    if not (isinstance(radius, Integral) and not isinstance(radius, bool) and radius >= 0):
+    if not _is_count(radius):
         raise ValueError(f"radius must be a non-negative int, got {radius!r}.")
 
 
@@ -545,40 +632,43 @@ def anomaly_map(
     am: torch.Tensor | None,
     *,
     factor: int,
-    score: str = "ssim+am",
-    window_size: int = 11,
-    sigma: float = 1.5,
+    score_map: str = "ssim+am",
+    ssim_window: int = 11,
+    ssim_sigma: float = 1.5,
     channel_reduction: str = "mean",
-    dilation_radius: int = 0,
+    dilation_radius: int = 2,
     ssim_dilation_radius: int = 0,
     ssim_constants: tuple[float, float] | None = None,
     prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pixel anomaly map of each image (higher = more anomalous).
 
+    The parameters that shape the map have the names and defaults of
+    :class:`~skvqad.VQVAEAnomalyDetector`'s (``MAP_PARAMS``).
+
     Parameters
     ----------
     x : torch.Tensor of shape (n, C, H, W)
         Images in ``[0, 1]``.
     x_hat : torch.Tensor of shape (n, C, H, W) or None
-        Their reconstructions; unused (may be None) when ``score`` needs no
-        SSIM (``"am"``, ``"prior"``).
+        Their reconstructions; unused (may be None) when ``score_map`` needs
+        no SSIM (``"am"``, ``"prior"``).
     am : torch.Tensor of shape (n, h, w) or None
         Alignment maps on the latent grid (:func:`alignment_map`); unused
-        (may be None) when ``score`` needs no AM.
+        (may be None) when ``score_map`` needs no AM.
     factor : int
         Ratio of the (padded) image size to the latent grid,
         ``2 ** n_downsampling``. The upsampled AM is cropped to ``(H, W)``.
-    score : {"ssim+am", "ssim", "am", "prior"}, default="ssim+am"
+    score_map : {"ssim+am", "ssim", "am", "prior"}, default="ssim+am"
         ``"ssim"``: ``1 - SSIM``; ``"am"``: the upsampled, dilated AM;
         ``"ssim+am"``: their product; ``"prior"``: the upsampled, dilated
         ``prior`` map.
-    window_size, sigma : int, float
-        Gaussian window of the SSIM (see :func:`ssim`).
+    ssim_window, ssim_sigma : int, float, default=11, 1.5
+        Gaussian window of the SSIM (``window_size`` and ``sigma`` of :func:`ssim`).
     channel_reduction : {"mean", "max"}, default="mean"
         How per-channel ``1 - SSIM`` maps become one map: their mean, or the
         worst channel.
-    dilation_radius : int, default=0
+    dilation_radius : int, default=2
         Radius of the grey dilation applied to the upsampled AM (and prior map).
     ssim_dilation_radius : int, default=0
         Radius of a grey dilation of the ``1 - SSIM`` map (after the channel
@@ -606,42 +696,13 @@ def anomaly_map(
 
     >>> bool(anomaly_map(x, x, am, factor=4).abs().max() < 1e-6)
     True
-    >>> anomaly_map(x, None, am, factor=4, score="am").unique()
+    >>> anomaly_map(x, None, am, factor=4, score_map="am").unique()
     tensor([1.])
     """
-    return anomaly_maps(
-        x,
-        x_hat,
-        am,
-        [
-            dict(
-                score=score,
-                window_size=window_size,
-                sigma=sigma,
-                channel_reduction=channel_reduction,
-                dilation_radius=dilation_radius,
-                ssim_dilation_radius=ssim_dilation_radius,
-                ssim_constants=ssim_constants,
-            )
-        ],
-        factor=factor,
-        prior=prior,
-    )[0]
-
-
-#: Defaults of the keys of a setting of :func:`anomaly_maps` (those of :func:`anomaly_map`).
-_SETTING_DEFAULTS = dict(
-    score="ssim+am",
-    alignment="squared",
-    window_size=11,
-    sigma=1.5,
-    channel_reduction="mean",
-    dilation_radius=0,
-    ssim_dilation_radius=0,
-    ssim_constants=None,
-    prior_smoothing=0.5,
-    prior_radius=0,
-)
+    setting = dict(score_map=score_map, ssim_window=ssim_window, ssim_sigma=ssim_sigma,
+                   channel_reduction=channel_reduction, dilation_radius=dilation_radius,
+                   ssim_dilation_radius=ssim_dilation_radius, ssim_constants=ssim_constants)
+    return anomaly_maps(x, x_hat, am, [setting], factor=factor, prior=prior)[0]
 
 
 def anomaly_maps(
@@ -683,12 +744,11 @@ def anomaly_maps(
         ``e`` and ``bank``, for the alignments the settings use (or not at
         all if none needs the AM).
     settings : list of dict
-        Keyword arguments of :func:`anomaly_map` (``score``, ``window_size``,
-        ``sigma``, ``channel_reduction``, ``dilation_radius``,
-        ``ssim_dilation_radius``, ``ssim_constants``) plus ``alignment``,
+        Keys of ``MAP_PARAMS``, the detector's scoring parameters that shape
+        a map: those of :func:`anomaly_map` plus ``alignment``,
         ``prior_smoothing`` and ``prior_radius`` (of :func:`code_log_prior`);
-        missing keys take :func:`anomaly_map`'s defaults (``"squared"``,
-        0.5 and 0).
+        missing keys take the detector's defaults. Each is checked by
+        :func:`check_map_setting`.
     factor : int
         Ratio of the (padded) image size to the latent grid.
     z_e, e : torch.Tensor of shape (n, D, h, w) or None, default=None
@@ -721,7 +781,8 @@ def anomaly_maps(
     >>> x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     >>> x_hat = (x + 0.1).clamp(0, 1)
     >>> am = torch.rand(2, 2, 2, generator=torch.Generator().manual_seed(1))
-    >>> sm, both = anomaly_maps(x, x_hat, am, [{"score": "ssim"}, {"dilation_radius": 1}], factor=4)
+    >>> sm, both = anomaly_maps(x, x_hat, am, [{"score_map": "ssim"}, {"dilation_radius": 1}],
+    ...                         factor=4)
     >>> torch.equal(both, anomaly_map(x, x_hat, am, factor=4, dilation_radius=1))
     True
     """
@@ -730,27 +791,14 @@ def anomaly_maps(
     if prior_tables is None:
         prior_tables = {}
     for setting in settings:
-        unknown = set(setting) - set(_SETTING_DEFAULTS)
-        if unknown:
-            raise ValueError(
-                f"Unknown anomaly map setting(s) {sorted(unknown)}; "
-                f"known: {sorted(_SETTING_DEFAULTS)}."
-            )
-        s = dict(_SETTING_DEFAULTS, **setting)
-        if s["score"] not in SCORES:
-            raise ValueError(f"score must be one of {SCORES}, got {s['score']!r}.")
-        if s["channel_reduction"] not in CHANNEL_REDUCTIONS:
-            raise ValueError(
-                f"channel_reduction must be one of {CHANNEL_REDUCTIONS}, "
-                f"got {s['channel_reduction']!r}."
-            )
+        s = check_map_setting(setting)
         maps = None
-        if s["score"] in ("ssim", "ssim+am"):
+        if s["score_map"] in ("ssim", "ssim+am"):
             constants = s["ssim_constants"]
             key = (
-                s["window_size"],
-                s["sigma"],
-                None if constants is None else tuple(constants),
+                s["ssim_window"],
+                s["ssim_sigma"],
+                constants,
                 s["channel_reduction"],
                 s["ssim_dilation_radius"],
             )
@@ -763,7 +811,7 @@ def anomaly_maps(
                 sm = sm.mean(dim=1) if key[3] == "mean" else sm.amax(dim=1)
                 ssim_parts[key] = grey_dilation(sm, key[4])
             maps = ssim_parts[key]
-        if s["score"] in ("am", "ssim+am"):
+        if s["score_map"] in ("am", "ssim+am"):
             key = ("am", s["alignment"], s["dilation_radius"])
             if key not in latent_parts:
                 if isinstance(am, dict):
@@ -778,7 +826,7 @@ def anomaly_maps(
                     latent = latents[key[1]]
                 latent_parts[key] = upsample_latent(latent, factor, height, width, key[2])
             maps = latent_parts[key] if maps is None else maps * latent_parts[key]
-        if s["score"] == "prior":
+        if s["score_map"] == "prior":
             key = ("prior", s["prior_smoothing"], s["prior_radius"], s["dilation_radius"])
             if key not in latent_parts:
                 latent = _latent_prior(prior, key[1], key[2], indices, code_counts, prior_tables)

@@ -251,7 +251,7 @@ def test_bad_input_at_predict(fitted, stripes):
 
 
 def test_bad_parameters(stripes, tiny_params):
-    with pytest.raises(ValueError, match="ssim_window must be odd"):
+    with pytest.raises(ValueError, match="ssim_window must be a positive odd int"):
         VQVAEAnomalyDetector(**tiny_params, ssim_window=4).fit(stripes)
     with pytest.raises(ValueError, match="contamination"):
         VQVAEAnomalyDetector(**tiny_params, contamination=0.7).fit(stripes)
@@ -392,7 +392,7 @@ def test_ssim_constants_set_the_constants_of_eq5(fitted, stripes):
     (dict(alignment="cosine"), "'alignment' parameter"),
     (dict(ssim_sigma=0), "'ssim_sigma' parameter"),
     (dict(ssim_window=-1), "'ssim_window' parameter"),
-    (dict(ssim_window=4), "ssim_window must be odd"),
+    (dict(ssim_window=4), "ssim_window must be a positive odd int"),
     (dict(dilation_radius=-1), "'dilation_radius' parameter"),
     (dict(ssim_dilation_radius=1.5), "'ssim_dilation_radius' parameter"),
     (dict(score_map="l2"), "'score_map' parameter"),

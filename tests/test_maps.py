@@ -120,15 +120,15 @@ def _inputs(seed=3, n=2, c=3, h=14, w=18, latent=(4, 5)):
 def test_anomaly_map_ssim_is_one_minus_ssim_reduced_over_channels():
     x, x_hat, am = _inputs()
     sm = 1 - ssim(x, x_hat, window_size=7)
-    mean = anomaly_map(x, x_hat, None, factor=4, score="ssim", window_size=7)
-    worst = anomaly_map(x, x_hat, None, factor=4, score="ssim", window_size=7, channel_reduction="max")
+    mean = anomaly_map(x, x_hat, None, factor=4, score_map="ssim", ssim_window=7)
+    worst = anomaly_map(x, x_hat, None, factor=4, score_map="ssim", ssim_window=7, channel_reduction="max")
     torch.testing.assert_close(mean, sm.mean(1))
     torch.testing.assert_close(worst, sm.amax(1))
 
 
 def test_anomaly_map_am_is_upsampled_cropped_and_dilated():
     x, x_hat, am = _inputs()
-    got = anomaly_map(x, None, am, factor=4, score="am", dilation_radius=2).numpy()
+    got = anomaly_map(x, None, am, factor=4, score_map="am", dilation_radius=2).numpy()
     up = np.kron(am.numpy(), np.ones((1, 4, 4), dtype=np.float32))[:, :14, :18]
     want = ndimage.grey_dilation(up, footprint=np.ones((1, 5, 5), dtype=bool))
     np.testing.assert_array_equal(got, want)
@@ -137,27 +137,28 @@ def test_anomaly_map_am_is_upsampled_cropped_and_dilated():
 
 def test_anomaly_map_ssim_am_is_the_product():
     x, x_hat, am = _inputs()
-    kw = dict(factor=4, window_size=5, dilation_radius=1)
-    prod = anomaly_map(x, x_hat, None, score="ssim", **kw) * anomaly_map(x, None, am, score="am", **kw)
-    torch.testing.assert_close(anomaly_map(x, x_hat, am, score="ssim+am", **kw), prod)
+    kw = dict(factor=4, ssim_window=5, dilation_radius=1)
+    prod = (anomaly_map(x, x_hat, None, score_map="ssim", **kw)
+            * anomaly_map(x, None, am, score_map="am", **kw))
+    torch.testing.assert_close(anomaly_map(x, x_hat, am, score_map="ssim+am", **kw), prod)
 
 
 def test_anomaly_map_rejects_unknown_options():
     x, x_hat, am = _inputs()
     with pytest.raises(ValueError, match="score"):
-        anomaly_map(x, x_hat, am, factor=4, score="l2")
+        anomaly_map(x, x_hat, am, factor=4, score_map="l2")
     with pytest.raises(ValueError, match="channel_reduction"):
         anomaly_map(x, x_hat, am, factor=4, channel_reduction="sum")
 
 
 def test_ssim_dilation_dilates_the_reduced_ssim_map():
     x, x_hat, am = _inputs()
-    kw = dict(factor=4, window_size=5)
-    plain = anomaly_map(x, x_hat, None, score="ssim", **kw).numpy()
-    got = anomaly_map(x, x_hat, None, score="ssim", ssim_dilation_radius=2, **kw).numpy()
+    kw = dict(factor=4, ssim_window=5)
+    plain = anomaly_map(x, x_hat, None, score_map="ssim", **kw).numpy()
+    got = anomaly_map(x, x_hat, None, score_map="ssim", ssim_dilation_radius=2, **kw).numpy()
     np.testing.assert_array_equal(got, ndimage.grey_dilation(plain, footprint=np.ones((1, 5, 5), bool)))
-    both = anomaly_map(x, x_hat, am, score="ssim+am", ssim_dilation_radius=2, dilation_radius=1, **kw)
-    am_only = anomaly_map(x, None, am, score="am", dilation_radius=1, **kw)
+    both = anomaly_map(x, x_hat, am, score_map="ssim+am", ssim_dilation_radius=2, dilation_radius=1, **kw)
+    am_only = anomaly_map(x, None, am, score_map="am", dilation_radius=1, **kw)
     torch.testing.assert_close(both, torch.from_numpy(got) * am_only)
 
 
@@ -190,8 +191,8 @@ def test_anomaly_maps_computes_each_alignment_from_the_outputs():
         "relative": alignment_map(z_e, e, relative=True),
         "bank": bank_alignment_map(z_e, bank),
     }
-    settings = [{"score": s, "alignment": a, "dilation_radius": 1}
-                for a in expected for s in ("am", "ssim+am")] + [{"score": "ssim"}]
+    settings = [{"score_map": s, "alignment": a, "dilation_radius": 1}
+                for a in expected for s in ("am", "ssim+am")] + [{"score_map": "ssim"}]
     got = anomaly_maps(x, x_hat, None, settings, factor=4, z_e=z_e, e=e, bank=bank)
     given = anomaly_maps(x, x_hat, expected, settings, factor=4)
     for a, b in zip(got, given, strict=True):
@@ -216,13 +217,13 @@ def test_anomaly_maps_reconstructs_lazily_and_once():
         calls.append(1)
         return (x + 0.1).clamp(0, 1)
 
-    anomaly_maps(x, x_hat, None, [{"score": "am"}], factor=4, z_e=z_e, e=e)
+    anomaly_maps(x, x_hat, None, [{"score_map": "am"}], factor=4, z_e=z_e, e=e)
     assert calls == []
-    lazy = anomaly_maps(x, x_hat, None, [{"score": "ssim"}, {"score": "ssim+am"},
-                                         {"score": "ssim", "window_size": 5}], factor=4, z_e=z_e, e=e)
+    lazy = anomaly_maps(x, x_hat, None, [{"score_map": "ssim"}, {"score_map": "ssim+am"},
+                                         {"score_map": "ssim", "ssim_window": 5}], factor=4, z_e=z_e, e=e)
     assert calls == [1]
-    eager = anomaly_maps(x, x_hat(), None, [{"score": "ssim"}, {"score": "ssim+am"},
-                                            {"score": "ssim", "window_size": 5}], factor=4, z_e=z_e, e=e)
+    eager = anomaly_maps(x, x_hat(), None, [{"score_map": "ssim"}, {"score_map": "ssim+am"},
+                                            {"score_map": "ssim", "ssim_window": 5}], factor=4, z_e=z_e, e=e)
     assert all(torch.equal(a, b) for a, b in zip(lazy, eager, strict=True))
 
 
@@ -264,3 +265,40 @@ def test_ssim_in_chunks_equals_ssim_at_once(monkeypatch):
     at_once = ssim(x, y, window_size=7)
     monkeypatch.setattr(maps, "_SSIM_CHUNK_ELEMENTS", 5 * 3 * 26 * 30 * 2)  # two images a chunk
     assert torch.equal(ssim(x, y, window_size=7), at_once)
+
+
+def test_maps_take_the_detectors_names_and_defaults():
+    """One vocabulary (issue #28): the maps' parameters are the detector's, same defaults."""
+    import inspect
+
+    from skvqad import VQVAEAnomalyDetector
+    from skvqad.detector import SCORING_PARAMS
+    from skvqad.maps import MAP_PARAMS
+
+    detector = VQVAEAnomalyDetector().get_params()
+    assert MAP_PARAMS == {k: detector[k] for k in MAP_PARAMS}
+    assert set(SCORING_PARAMS) == {*MAP_PARAMS, "score_pooling"}
+    signature = inspect.signature(anomaly_map).parameters
+    shaping = {k: p.default for k, p in signature.items() if k in MAP_PARAMS}
+    assert shaping == {k: MAP_PARAMS[k] for k in shaping} and len(shaping) == 7
+
+
+@pytest.mark.parametrize("setting, match", [
+    ({"score_map": "l2"}, "score_map must be one of"),
+    ({"score": "ssim"}, r"Unknown anomaly map setting\(s\) \['score'\]"),
+    ({"alignment": "cosine"}, "alignment must be one of"),
+    ({"ssim_window": 4}, "ssim_window must be a positive odd int, got 4"),
+    ({"ssim_sigma": 0}, "ssim_sigma must be a positive finite number"),
+    ({"ssim_constants": (True, True)}, "ssim_constants must be"),
+    ({"dilation_radius": -1}, "dilation_radius must be a non-negative int"),
+    ({"prior_radius": 1.5}, "prior_radius must be a non-negative int"),
+    ({"prior_smoothing": 0}, "prior_smoothing must be a positive finite number"),
+])
+def test_a_bad_map_setting_is_refused_by_its_name(setting, match):
+    from skvqad.maps import check_map_setting
+
+    with pytest.raises(ValueError, match=match):
+        check_map_setting(setting)
+    x = torch.rand(1, 1, 8, 8)
+    with pytest.raises(ValueError, match=match):  # the maps check it once, by the same name
+        anomaly_maps(x, x, torch.ones(1, 2, 2), [setting], factor=4)

@@ -151,7 +151,7 @@ def set_fitted(name, value):
     (set_param("batch_size", 0), "'batch_size' parameter"),
     (set_param("dilation_radius", -3), "'dilation_radius' parameter"),
     (set_param("n_embeddings", "8"), "'n_embeddings' parameter"),
-    (set_param("ssim_window", 4), "ssim_window must be odd"),
+    (set_param("ssim_window", 4), "ssim_window must be a positive odd int"),
     (set_param("score_map", "l2"), "'score_map' parameter"),
     (lambda p: p.update(params=json.dumps([1, 2])), "incomplete"),
     (lambda p: p.update(fitted=[1.0]), "incomplete"),

@@ -146,12 +146,12 @@ def _score(args) -> None:
                     f"{wrong} is {h}x{w} pixels, the model takes {height}x{width}: pass --resize "
                     "to resize the images (as fit's --image-size did), or score images of that size."
                 )
-            # score_samples, keeping the maps it pools when --maps asks for them:
-            # one pass of the network gives both.
-            batch_maps = [] if args.maps else None
-            (scores,) = detector._score_images(detector._validate_for_predict(images),
-                                               [detector._scoring_params()], keep_maps=batch_maps)
-            labels = np.where(scores - detector.offset_ < 0, -1, 1)
+            # score_samples and, for --maps, anomaly_map: one pass of the network gives both.
+            batches = list(detector.iter_scores(images, maps=bool(args.maps)))
+            if args.maps:
+                batches, batch_maps = zip(*batches, strict=True)
+            scores = np.concatenate(batches)
+            labels = np.where(scores - detector.offset_ < 0, -1, 1)  # predict's rule
             for path, score, label in zip(chunk, scores, labels, strict=True):
                 writer.writerow([str(path), f"{score:.6g}", int(label)])
             if args.maps:

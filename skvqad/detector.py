@@ -939,39 +939,87 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         return np.max([(v - m) / sc for v, m, sc in zip(values, means, scales, strict=True)],
                       axis=0)
 
-    def _score_images(
-        self, X: np.ndarray, settings: list[dict], keep_maps: list | None = None,
-        training: bool = False,
-    ) -> list[np.ndarray]:
-        """Image scores (minus each map pooled) of validated ``X`` under each setting.
+    def _score_batches(self, X: np.ndarray, settings: list[dict], keep_maps: bool = False,
+                       training: bool = False):
+        """Yield ``(scores, maps)`` for each batch of validated ``X``, from one network pass.
 
-        If ``keep_maps`` is a list, each batch's maps of the first setting are
-        appended to it (as NumPy arrays), from the same pass of the network:
-        the command line's ``score --maps`` writes them. ``training``: see
-        :meth:`_iter_maps`.
-
-        Raises ``FloatingPointError`` if a score is NaN or infinite, rather
-        than let ``predict`` label such images (NaN compares as normal).
+        ``scores`` is a list with each setting's image scores (minus its map
+        pooled; for a fused setting, minus the largest standardised pooled
+        value); ``maps`` is the first setting's map of each image as NumPy
+        when ``keep_maps`` (else None). ``training``: see :meth:`_iter_maps`.
+        The callers check the scores with :meth:`_check_finite`.
         """
         bases, plan = self._expand(settings)
         for setting in settings:  # refuse a bad calibration before the pass
             if len(self._components(setting)) > 1:
                 self._standardise(setting)
-        pooled = [[] for _ in bases]
         for maps in self._iter_maps(X, bases, training=training):
-            values = [_pool(m, b["score_pooling"]) for m, b in zip(maps, bases, strict=True)]
-            if keep_maps is not None:
-                keep_maps.append(self._fused_maps(
-                    settings[0], [maps[i] for i in plan[0]], [values[i] for i in plan[0]]
-                ).cpu().numpy())
-            for out, v in zip(pooled, values, strict=True):
-                out.append(v.cpu().numpy())
-        anomaly = [np.concatenate(v) for v in pooled]
-        scores = [-self._fuse(setting, [anomaly[i] for i in used])
-                  for setting, used in zip(settings, plan, strict=True)]
-        for setting, s in zip(settings, scores, strict=True):
-            self._check_finite(s, setting, "image scores")
+            pooled = [_pool(m, b["score_pooling"]) for m, b in zip(maps, bases, strict=True)]
+            anomaly = [v.cpu().numpy() for v in pooled]
+            scores = [-self._fuse(setting, [anomaly[i] for i in used])
+                      for setting, used in zip(settings, plan, strict=True)]
+            kept = None
+            if keep_maps:
+                kept = self._fused_maps(settings[0], [maps[i] for i in plan[0]],
+                                        [pooled[i] for i in plan[0]]).cpu().numpy()
+            yield scores, kept
+
+    def _score_images(self, X: np.ndarray, settings: list[dict], training: bool = False):
+        """Each setting's image scores of validated ``X`` (see :meth:`_score_batches`).
+
+        Raises ``FloatingPointError`` if a score is NaN or infinite, rather
+        than let ``predict`` label such images (NaN compares as normal).
+        """
+        batches = [scores for scores, _ in self._score_batches(X, settings, training=training)]
+        scores = [np.concatenate([b[i] for b in batches]) for i in range(len(settings))]
+        for setting, values in zip(settings, scores, strict=True):
+            self._check_finite(values, setting, "image scores")
         return scores
+
+    def iter_scores(self, X, *, maps: bool = False):
+        """Score ``X`` batch by batch: each batch's scores, and maps, from one network pass.
+
+        What :meth:`score_samples` and :meth:`anomaly_map` return, one batch
+        of ``batch_size`` images at a time, so that a large data set (a
+        memmap, a folder read in chunks) is scored in bounded memory and its
+        maps are not computed twice. ``X`` is checked before the first batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
+            Images of the shape seen in ``fit``.
+        maps : bool, default=False
+            Also yield each batch's anomaly maps.
+
+        Yields
+        ------
+        scores : ndarray of shape (batch,)
+            Higher = more normal, as :meth:`score_samples`.
+        maps : ndarray of shape (batch, H, W)
+            Only with ``maps=True`` (then each item is ``(scores, maps)``), as
+            :meth:`anomaly_map`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvqad import VQVAEAnomalyDetector
+        >>> X = np.random.default_rng(0).uniform(0.4, 0.6, size=(10, 8, 8))
+        >>> detector = VQVAEAnomalyDetector(
+        ...     n_embeddings=8, embedding_dim=4, hidden_channels=8, n_residual_layers=1,
+        ...     max_epochs=1, batch_size=4, random_state=0, device="cpu",
+        ... ).fit(X)
+        >>> [(s.shape, m.shape) for s, m in detector.iter_scores(X, maps=True)]
+        [((4,), (4, 8, 8)), ((4,), (4, 8, 8)), ((2,), (2, 8, 8))]
+        """
+        X = self._validate_for_predict(X)
+        setting = self._scoring_params()
+
+        def batches():
+            for (scores,), kept in self._score_batches(X, [setting], keep_maps=maps):
+                self._check_finite(scores, setting, "image scores")  # as score_samples does
+                yield (scores, kept) if maps else scores
+
+        return batches()
 
     def _check_finite(self, values: np.ndarray, setting: dict, what: str) -> None:
         """Raise ``FloatingPointError`` naming the likely cause if ``values`` are not all finite."""
@@ -1143,7 +1191,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n,)
         """
-        return self.score_samples_multi(X, [{}])[0]
+        X = self._validate_for_predict(X)
+        return self._score_images(X, [self._scoring_params()])[0]
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers.

@@ -7,7 +7,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from conftest import make_stripes
+from conftest import TINY, make_stripes
 from skorch.callbacks import Callback
 
 from skvqad import DataRangeWarning, VQVAEAnomalyDetector
@@ -574,3 +574,25 @@ def test_fit_warnings_point_at_the_callers_line(stripes, tiny_params, tmp_path):
     with pytest.warns(UserWarning, match="memory caches") as record:
         detector.set_params(memory=tmp_path, random_state=None).fit(stripes)
     assert record[0].filename == __file__
+
+
+def test_iter_scores_yields_score_samples_and_anomaly_map_batch_by_batch(fitted, stripes):
+    """The public batched generator (the command line's path): one pass per batch gives what
+    score_samples and anomaly_map give, for the detector's setting, fused ones included."""
+    fitted.set_params(batch_size=24)
+    try:
+        batches = list(fitted.iter_scores(stripes, maps=True))
+        assert [len(s) for s, _ in batches] == [24, 24, 16]
+        np.testing.assert_allclose(np.concatenate([s for s, _ in batches]),
+                                   fitted.score_samples(stripes), rtol=1e-6)
+        np.testing.assert_allclose(np.concatenate([m for _, m in batches]),
+                                   fitted.anomaly_map(stripes), rtol=1e-6)
+        fitted.set_params(score_map=("ssim", "prior"))
+        fitted.refit_threshold(stripes)
+        scores = np.concatenate(list(fitted.iter_scores(stripes)))
+        np.testing.assert_allclose(scores, fitted.score_samples(stripes), rtol=1e-6)
+    finally:
+        fitted.set_params(batch_size=TINY["batch_size"], score_map="ssim+am")
+    # X is checked when called, before any batch is asked for.
+    with pytest.raises(ValueError, match="12x12 pixels"):
+        fitted.iter_scores(make_stripes(3, size=12))

@@ -27,14 +27,6 @@ from _common import add_device_argument, command_line, provenance, write_results
 MAPS = ("ssim", "am", "ssim+am")
 
 
-class SummedLossDetector(VQVAEAnomalyDetector):
-    """The detector with ``VQVAELoss(reduction="sum")``: eq. 4 as the paper writes it."""
-
-    def _net_params(self, channels, n_downsampling, device):
-        return dict(super()._net_params(channels, n_downsampling, device),
-                    criterion__reduction="sum")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-epochs", type=int, default=150)
@@ -49,9 +41,10 @@ def main(argv=None):
                   ssim_window=3, dilation_radius=1, max_epochs=args.max_epochs, batch_size=32,
                   device=args.device, random_state=0)
     rows = {"mean": [], "sum": []}
-    for reduction, cls in (("mean", VQVAEAnomalyDetector), ("sum", SummedLossDetector)):
+    for reduction in ("mean", "sum"):
         for digit in range(10):
-            det = cls(**params).fit(X_train[y_train == digit])
+            det = VQVAEAnomalyDetector(**params, loss_reduction=reduction).fit(
+                X_train[y_train == digit])
             scores = det.score_samples_multi(X_test, {m: {"score_map": m} for m in MAPS})
             rows[reduction].append({m: roc_auc_score(y_test == digit, s) for m, s in scores.items()})
             print(reduction, digit, rows[reduction][-1], flush=True)

@@ -107,6 +107,12 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Residual blocks in the encoder and the decoder.
     beta : float, default=0.25
         Weight of the commitment term of the loss (eq. 4).
+    loss_reduction : {"mean", "sum"}, default="mean"
+        How each term of eq. 4 is reduced over an image's elements:
+        ``"mean"`` averages each over its pixels or latent values (the loss
+        does not grow with the image size), ``"sum"`` sums them as eq. 4 is
+        written, which weighs the terms by their element counts
+        (:class:`~skvqad.model.VQVAELoss`; measured in the user guide).
     codebook_restart : bool, default=True
         Draw the codebook from the encoder outputs of the first batch and,
         at the start of each epoch, re-draw the codes that the previous
@@ -388,6 +394,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "n_downsampling": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_residual_layers": [Interval(Integral, 0, None, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
+        "loss_reduction": [StrOptions({"mean", "sum"})],
         "codebook_restart": ["boolean"],
         "score_map": [StrOptions(set(SCORES)), tuple, list],
         "alignment": [StrOptions(set(ALIGNMENTS))],
@@ -425,6 +432,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         n_downsampling: int | str = "auto",
         n_residual_layers: int = 3,
         beta: float = 0.25,
+        loss_reduction: str = "mean",
         codebook_restart: bool = True,
         score_map: str | tuple = "ssim+am",
         alignment: str = "squared",
@@ -458,6 +466,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.n_downsampling = n_downsampling
         self.n_residual_layers = n_residual_layers
         self.beta = beta
+        self.loss_reduction = loss_reduction
         self.codebook_restart = codebook_restart
         self.score_map = score_map
         self.alignment = alignment
@@ -703,6 +712,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             module__n_downsampling=n_downsampling,
             module__n_residual_layers=self.n_residual_layers,
             criterion__beta=self.beta,
+            # Only when not the default: the default's memory cache key stays as it was.
+            **({"criterion__reduction": "sum"} if self.loss_reduction == "sum" else {}),
             optimizer=self.optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,

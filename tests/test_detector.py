@@ -596,3 +596,14 @@ def test_iter_scores_yields_score_samples_and_anomaly_map_batch_by_batch(fitted,
     # X is checked when called, before any batch is asked for.
     with pytest.raises(ValueError, match="12x12 pixels"):
         fitted.iter_scores(make_stripes(3, size=12))
+
+
+def test_loss_reduction_reaches_the_loss_and_changes_the_training(stripes, tiny_params):
+    mean = VQVAEAnomalyDetector(**tiny_params).fit(stripes)
+    summed = VQVAEAnomalyDetector(**tiny_params, loss_reduction="sum").fit(stripes)
+    assert mean.net_.criterion_.reduction == "mean" and summed.net_.criterion_.reduction == "sum"
+    # Summed over each image's 256 pixels, the likelihood term is far larger than its mean.
+    assert summed.history_[-1, "train_nll"] > 50 * mean.history_[-1, "train_nll"]
+    assert not np.allclose(summed.score_samples(stripes), mean.score_samples(stripes))
+    with pytest.raises(ValueError, match="'loss_reduction' parameter"):
+        VQVAEAnomalyDetector(**tiny_params, loss_reduction="none").fit(stripes)

@@ -11,7 +11,8 @@ process, each of these passes and one training epoch, and reports
     growth = (new passes - old passes) / (epochs x epoch + old passes),
 
 the relative change of the whole fit's time at the configuration's epochs.
-Each pass is timed ``--repeats`` times (the median is kept).
+Each pass is timed ``--repeats`` times, the passes taking turns (the median
+is kept).
 
 Examples::
 
@@ -41,15 +42,17 @@ SMALL = dict(n_images=256, size=16, channels=1,
                          max_epochs=2))
 
 
-def timed(function, device, repeats):
-    seconds = []
+def timed(functions: dict, device, repeats: int) -> dict:
+    """Median seconds of each function, the repeats interleaved (noise hits them alike)."""
+    seconds = {name: [] for name in functions}
     for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        function()
-        sync(device)
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
+        for name, function in functions.items():
+            sync(device)
+            start = time.perf_counter()
+            function()
+            sync(device)
+            seconds[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in seconds.items()}
 
 
 def main(argv=None):
@@ -76,16 +79,14 @@ def main(argv=None):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        passes = {
-            "encoder pass (counts, bank)": timed(lambda: det._latent_pass(X_valid, 0), device,
-                                                 args.repeats),
-            "calibration pass (5 maps, offset_)": timed(
-                lambda: det._calibrate(X_valid, "auto", training=True), device, args.repeats),
-            "old: full forward pass (bank)": timed(full_pass, device, args.repeats),
-            "old: scoring pass (1 map, offset_)": timed(lambda: det.score_samples(X_valid),
-                                                       device, args.repeats),
-        }
-    new = passes["encoder pass (counts, bank)"] + passes["calibration pass (5 maps, offset_)"]
+        passes = timed({
+            "encoder pass (counts, bank)": lambda: det._latent_pass(X_valid, 0),
+            "calibration pass (every map, offset_)": lambda: det._calibrate(
+                X_valid, "auto", training=True),
+            "old: full forward pass (bank)": full_pass,
+            "old: scoring pass (1 map, offset_)": lambda: det.score_samples(X_valid),
+        }, device, args.repeats)
+    new = passes["encoder pass (counts, bank)"] + passes["calibration pass (every map, offset_)"]
     old = passes["old: full forward pass (bank)"] + passes["old: scoring pass (1 map, offset_)"]
     growth = {e: (new - old) / (e * epoch + old) for e in args.epochs}
     env = environment(device)

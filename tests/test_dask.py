@@ -11,7 +11,17 @@ distributed = pytest.importorskip("distributed")
 joblib = pytest.importorskip("joblib")
 
 
-def test_grid_search_on_a_local_dask_cluster(tiny_params, tmp_path):
+@pytest.fixture(scope="module")
+def client():
+    """Two single-threaded worker processes, as one would start one per GPU; shared by
+    the tests of this module (each start imports torch in two processes)."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+def test_grid_search_on_a_local_dask_cluster(tiny_params, tmp_path, client):
     X = make_stripes(40, seed=5)
     y = np.ones(40, dtype=int)
     y[::4] = -1
@@ -20,16 +30,12 @@ def test_grid_search_on_a_local_dask_cluster(tiny_params, tmp_path):
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     serial = GridSearchCV(VQVAEAnomalyDetector(**tiny_params), grid, scoring="roc_auc", cv=cv).fit(X, y)
 
-    # Two single-threaded worker processes, as one would start one per GPU.
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        with joblib.parallel_config(backend="dask"), distributed.get_task_stream(client) as tasks:
-            search = GridSearchCV(
-                VQVAEAnomalyDetector(**tiny_params, memory=tmp_path), grid,
-                scoring="roc_auc", cv=cv, n_jobs=-1,
-            ).fit(X, y)
-        workers = client.run(lambda: __import__("os").getpid())
+    with joblib.parallel_config(backend="dask"), distributed.get_task_stream(client) as tasks:
+        search = GridSearchCV(
+            VQVAEAnomalyDetector(**tiny_params, memory=tmp_path), grid,
+            scoring="roc_auc", cv=cv, n_jobs=-1,
+        ).fit(X, y)
+    workers = client.run(lambda: __import__("os").getpid())
     assert len(workers) == 2
     # The 4 candidates x 2 folds ran as tasks on the cluster's worker processes.
     assert len(tasks.data) >= 1
@@ -39,7 +45,7 @@ def test_grid_search_on_a_local_dask_cluster(tiny_params, tmp_path):
     assert search.best_params_ == serial.best_params_
 
 
-def test_scoring_a_dask_array_on_a_local_cluster_equals_local_scores(tiny_params):
+def test_scoring_a_dask_array_on_a_local_cluster_equals_local_scores(tiny_params, client):
     import dask.array as da
 
     from skvqad.scaling import score_samples_dask
@@ -52,12 +58,10 @@ def test_scoring_a_dask_array_on_a_local_cluster_equals_local_scores(tiny_params
     graph = dict(lazy.__dask_graph__())
     holders = [k for k, v in graph.items() if _holds(v, det)]
     assert len(holders) == 1 and lazy.numblocks == (8,)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client, distributed.get_task_stream(client) as tasks:
+    with distributed.get_task_stream(client) as tasks:
         scores = lazy.compute()
         labels = score_samples_dask(det, images, method="predict").compute()
-        workers = set(client.run(lambda: __import__("os").getpid()))
+    workers = set(client.run(lambda: __import__("os").getpid()))
     assert {t["worker"] for t in tasks.data} <= workers
     # Equal up to float32 rounding: other batch sizes and thread counts pick other kernels.
     np.testing.assert_allclose(scores, det.score_samples(X), rtol=1e-4)

@@ -334,8 +334,10 @@ def test_scores_do_not_depend_on_batching(stripes, tiny_params):
     batch_sizes = []
     det.net_.module_.register_forward_hook(lambda m, i, o: batch_sizes.append(len(i[0])))
     # float32 convolutions pick kernels by batch size and thread count: the last bits
-    # differ (1.6e-6 relative seen with one thread), nothing more.
-    np.testing.assert_allclose(det.score_samples(stripes), ref, rtol=1e-5)
+    # differ, nothing more (up to 1.1e-5 relative seen for the last batch, of one image,
+    # on 2 threads; a score that depended on the other images of its batch, as a
+    # BatchNorm in training mode would make it, moves by orders of magnitude more).
+    np.testing.assert_allclose(det.score_samples(stripes), ref, rtol=5e-5)
     assert batch_sizes == [7] * 9 + [1]
 
 

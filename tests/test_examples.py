@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -365,7 +366,7 @@ def test_benchmark_result_files_name_command_device_and_versions(tmp_path):
     assert f"torch {result['versions']['torch']}" in md
 
 
-def test_bf16_accuracy_benchmark(tmp_path, capsys):
+def test_bf16_accuracy_benchmark(tmp_path, capsys, monkeypatch):
     """Units already in <out>_runs are read, not rerun; the others run the example in
     its precision; the summary compares bf16 with the spread between float32 seeds."""
     out = tmp_path / "bf16acc"
@@ -410,7 +411,20 @@ def test_bf16_accuracy_benchmark(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"fp32-seed0.json was run with other settings \(\['max_epochs'"):
         run_example("bf16_accuracy", [*bench, "--digits-epochs", "3"], folder=ROOT / "benchmarks")
 
-    # A unit that is missing runs the example, in the precision it names.
+    # A unit that is missing runs the example, in the precision it names: the command
+    # that the benchmark builds runs here in this process (as `python <script> <argv>`
+    # would, without importing torch in two more interpreters).
+    commands, real_run = [], subprocess.run
+
+    def run_in_process(cmd, check=False, **kwargs):
+        if not (isinstance(cmd, list) and cmd[0] == sys.executable):  # not the benchmark's
+            return real_run(cmd, check=check, **kwargs)
+        assert check, cmd
+        commands.append(cmd)
+        run_example(Path(cmd[1]).stem, cmd[2:])
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", run_in_process)
     root = cifar_like_folder(tmp_path / "cifar")
     argv = ["--out", str(out), "--cifar-dir", str(root), "--datasets", "cifar10-quick",
             "--seeds", "0", "--bf16-seeds", "0", "--cifar-epochs", "1", "--device", "cpu"]
@@ -422,6 +436,7 @@ def test_bf16_accuracy_benchmark(tmp_path, capsys):
         rows = json.loads((runs / f"cifar10-quick-{precision}-seed0.json").read_text())["rows"]
         assert [row["bf16"] for row in rows] == [precision == "bf16"] * 3
     assert "--mixed-precision true" in result["runs"][1]["command"]
+    assert [Path(c[1]).name for c in commands] == ["cifar10_one_vs_rest.py"] * 2
     assert result["summary"] == {}  # one float32 seed: no seed noise to compare with
 
 
@@ -557,7 +572,7 @@ def test_cifar10_model_dir_and_rows_without_the_new_columns(tmp_path, capsys):
         k: v for k, v in first.items() if k not in timings}
     # A row made before the prior's columns existed shows '-' in them.
     old = json.loads((rows / "bird.json").read_text())
-    for key in ("prior", "ssim+prior", "z(am,prior)", "z(ssim+am,prior)", "z(ssim,am,prior)", "am-d0",
+    for key in ("prior", "z(am,prior)", "z(ssim+am,prior)", "z(ssim,am,prior)", "am-d0",
                 "prior-d0", "z(am,prior)-d0", "z(ssim+am,prior)-d0", "z(ssim,am,prior)-d0"):
         del old[key]
     (rows / "bird.json").write_text(json.dumps(old))

@@ -12,10 +12,10 @@ PIL = pytest.importorskip("PIL.Image")
 
 def test_fitting_and_scoring_a_memmap_hold_no_float_copy(tmp_path):
     # NumPy's allocations are traced by tracemalloc: the float32 copy that fit used to
-    # make (4 x 8,000 x 32 x 32 bytes = 33 MB) would show in the peak; batches do not.
+    # make (4 x 8,000 x 16 x 16 bytes = 8 MB) would show in the peak; batches do not.
     # (benchmarks/bench_memmap.py measures the process's peak RSS on larger data.)
     X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.uint8,
-                                  shape=(8000, 32, 32))
+                                  shape=(8000, 16, 16))
     X[:] = np.random.default_rng(0).integers(0, 256, size=X.shape, dtype=np.uint8)
     X.flush()
     del X

@@ -8,6 +8,13 @@ training sequences, and a grey dilation applied to the SSIM map as well
 The pooled pixel AUROC is computed on the test frames of the sequences that
 come with pixel masks, and printed next to Table II.
 
+Beside the paper's two maps, the row gives the code prior's (beyond the
+paper; :ref:`code_prior`): the prior map with its counts pooled over each
+latent position's 3 x 3 neighbourhood (``prior_radius=1``) and the fused
+``("ssim+am", "prior")`` score, all read from the same network; and for
+each map the AUPRO and the frame-level AUROC (a frame is anomalous when its
+mask is not empty; its score is the mean of its map).
+
 Table II is Ped1's; ``--subset ped2`` runs the same protocol on Ped2, whose
 row has no paper columns. Copies of either in circulation load as they are
 (frames re-encoded as ``.jpg``/``.png``, masks named ``frameNNN.bmp``; see
@@ -37,6 +44,13 @@ from skvqad.plotting import plot_anomaly_maps
 from skvqad.thresholds import threshold_from_normal
 from skvqad.utils import environment
 
+#: The maps scored, all from the same network: the paper's two, then the code prior's.
+SETTINGS = {
+    "SSIM": {"score_map": "ssim", "prior_radius": 0},
+    "SSIM+AM": {"score_map": "ssim+am", "prior_radius": 0},
+    "prior r1": {"score_map": "prior", "prior_radius": 1},
+    "z(SSIM+AM, prior r1)": {"score_map": ("ssim+am", "prior"), "prior_radius": 1},
+}
 #: Table II: VAE L2, VEVAE, VQ-VAE SSIM, VQ-VAE SSIM+AM (pixel AUROC).
 PAPER = {"VAE L2": 0.86, "VEVAE": 0.92, "VQ-VAE SSIM": 0.95, "VQ-VAE SSIM+AM": 0.95}
 
@@ -47,10 +61,12 @@ def main(argv=None):
     parser.add_argument("--subset", default="ped1", choices=["ped1", "ped2"])
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--max-epochs", type=int, default=30)
-    parser.add_argument("--hidden-channels", type=int, default=256)
+    parser.add_argument("--hidden-channels", type=int, default=256,
+                        help="channels of the network, also its code dimension D")
     parser.add_argument("--dilation-radius", type=int, default=4)
     parser.add_argument("--ssim-dilation-radius", type=int, default=4)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--checkpoint-dir", help="resume a stopped training from this folder")
     parser.add_argument("--out", default="ucsd_results")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -65,31 +81,38 @@ def main(argv=None):
         hidden_channels=args.hidden_channels, embedding_dim=args.hidden_channels,
         n_downsampling=2, dilation_radius=args.dilation_radius,
         ssim_dilation_radius=args.ssim_dilation_radius, max_epochs=args.max_epochs,
-        batch_size=64, device=args.device, random_state=0,
+        batch_size=64, device=args.device, random_state=0, checkpoint_dir=args.checkpoint_dir,
     )
     start = time.perf_counter()
     detector.fit(data.X_train)
     fit_seconds = time.perf_counter() - start
 
     reports, maps = {}, {}
-    for score_map in ("ssim", "ssim+am"):
-        maps[score_map] = detector.set_params(score_map=score_map).anomaly_map(X_test)
-        reports[score_map] = pixel_report(masks, maps[score_map])["all"]
+    for name, setting in SETTINGS.items():
+        detector.set_params(**setting)
+        if isinstance(setting["score_map"], tuple):  # calibrated under prior_radius=1
+            detector.refit_threshold(data.X_train)
+        maps[name] = detector.anomaly_map(X_test)
+        reports[name] = pixel_report(masks, maps[name])["all"]
+    detector.set_params(**SETTINGS["SSIM+AM"])
 
     env = environment(detector.net_.device)
     device_name, versions = env["device"], env["versions"]
     paper = PAPER if args.subset == "ped1" else {}  # Table II has no Ped2 row
+    metrics = {"pixel_auroc": "pixel AUROC", "aupro": "AUPRO", "image_auroc": "frame AUROC"}
     table = ["| | " + "".join(f"{k} (paper) | " for k in paper)
-             + "SSIM (ours) | SSIM+AM (ours) | AUPRO SSIM+AM (ours) |",
-             "|---|" + "---|" * (len(paper) + 3),
-             f"| pixel AUROC, {args.subset} | " + "".join(f"{v:.2f} | " for v in paper.values())
-             + f"{reports['ssim']['pixel_auroc']:.3f} | {reports['ssim+am']['pixel_auroc']:.3f} | "
-             f"{reports['ssim+am']['aupro']:.3f} |"]
+             + "".join(f"{k} (ours) | " for k in SETTINGS),
+             "|---|" + "---|" * (len(paper) + len(SETTINGS))]
+    for key, label in metrics.items():
+        cells = paper.values() if key == "pixel_auroc" else [None] * len(paper)
+        table.append(f"| {label}, {args.subset} | "
+                     + "".join("- | " if v is None else f"{v:.2f} | " for v in cells)
+                     + "".join(f"{reports[k][key]:.3f} | " for k in SETTINGS))
     footer = (f"Training {fit_seconds:.0f} s on {device_name}; "
               + ", ".join(f"{k} {v}" for k, v in versions.items()))
     print("\n".join(table) + "\n\n" + footer)
 
-    m = maps["ssim+am"]
+    m = maps["SSIM+AM"]
     threshold = threshold_from_normal(m[~masks.reshape(len(m), -1).any(axis=1)], quantile=0.995)
     chosen = np.flatnonzero(masks.reshape(len(m), -1).any(axis=1))[::max(1, len(m) // 24)][:4]
     fig = plot_anomaly_maps(list(X_test[chosen]), list(m[chosen]),

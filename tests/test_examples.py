@@ -192,7 +192,9 @@ def test_ucsd_ped(tmp_path, subset, folder):
     run_example("ucsd_ped", ["--root", str(tmp_path), "--subset", subset,
                              "--out", str(tmp_path / "out"), *TINY])
     result = json.loads((tmp_path / "out" / "ucsd.json").read_text())
-    assert 0 <= result["reports"]["ssim+am"]["pixel_auroc"] <= 1
+    assert set(result["reports"]) == {"SSIM", "SSIM+AM", "prior r1", "z(SSIM+AM, prior r1)"}
+    assert all(0 <= r[k] <= 1 for r in result["reports"].values()
+               for k in ("pixel_auroc", "aupro", "image_auroc"))
     assert (tmp_path / "out" / "ucsd.png").exists()
     table = (tmp_path / "out" / "ucsd.md").read_text()
     assert f"pixel AUROC, {subset}" in table

@@ -1155,15 +1155,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         height, width, _ = self.image_shape_
         maps = np.empty((len(X), height, width), dtype=np.float32)
         setting = self._scoring_params()
-        bases, _ = self._expand([setting])
-        if len(bases) > 1:
-            self._standardise(setting)
         start = 0
-        for batch in self._iter_maps(X, bases):
-            pooled = [_pool(m, b["score_pooling"]) for m, b in zip(batch, bases, strict=True)]
-            fused = self._fused_maps(setting, batch, pooled)
-            maps[start : start + len(fused)] = fused.cpu().numpy()
-            start += len(fused)
+        for _, batch in self._score_batches(X, [setting], keep_maps=True):
+            maps[start : start + len(batch)] = batch
+            start += len(batch)
         # As scoring does: NaN maps would threshold as normal pixels.
         self._check_finite(maps, setting, "map values")
         return maps

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 from skvqad import VQVAEAnomalyDetector
+from skvqad._scoring import latent_statistics
 from skvqad.utils import environment
 
 from _common import add_device_argument, command_line, provenance, sync, write_results
@@ -74,13 +75,14 @@ def main(argv=None):
     X_valid = det._validate_for_predict(X)
 
     def full_pass():  # what the old bank pass cost: the whole network, per batch
-        for _ in det._iter_outputs(X_valid):
+        for _ in det._scorer().outputs(det._iter_batches(X_valid)):
             pass
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         passes = timed({
-            "encoder pass (counts, bank)": lambda: det._latent_pass(X_valid, 0),
+            "encoder pass (counts, bank)": lambda: latent_statistics(
+                det.net_, det._iter_batches(X_valid), len(X_valid), det.bank_size, 0),
             "calibration pass (every map, offset_)": lambda: det._calibrate(
                 X_valid, "auto", training=True),
             "old: full forward pass (bank)": full_pass,

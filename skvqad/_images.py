@@ -7,13 +7,16 @@ method, not as input plumbing. Never modifies the caller's array.
 from __future__ import annotations
 
 import warnings
+from numbers import Integral
 
 import numpy as np
-from sklearn.utils import check_array
+from sklearn.utils import check_array, column_or_1d
 
 __all__ = [
     "DataRangeWarning",
     "check_images",
+    "check_fitted_images",
+    "inlier_mask",
     "image_shape_of",
     "is_tabular",
     "to_unit_images",
@@ -173,6 +176,13 @@ def check_images(
     >>> X.shape, X.dtype, shape
     ((1, 2, 3), dtype('uint8'), (2, 3, 1))
     """
+    if image_shape is not None and (
+        len(image_shape) not in (2, 3)
+        or not all(isinstance(s, Integral) and s > 0 for s in image_shape)
+    ):
+        raise ValueError(
+            f"image_shape must be (H, W) or (H, W, C) of positive ints, got {image_shape!r}."
+        )
     if isinstance(X, (list, tuple)) and len(X) > 1:
         shapes = {np.shape(image) for image in X}
         if len(shapes) > 1:
@@ -208,6 +218,56 @@ def check_images(
             integer_bits = 8 if high <= 255 else 16
         X = X.astype(np.uint8 if integer_bits == 8 else np.uint16)
     return X, shape
+
+
+def check_fitted_images(X, estimator, integer_bits=None) -> np.ndarray:
+    """:func:`check_images` for a fitted ``estimator``: ``X`` must match its images.
+
+    ``estimator`` has ``image_shape``, ``image_shape_`` and
+    ``n_features_in_``; a mismatch raises a ``ValueError`` that names what
+    differs (the number of features, of channels, or the image size).
+    Returns the validated ``X``, not yet converted.
+    """
+    X, shape = check_images(X, image_shape=estimator.image_shape, estimator=estimator,
+                            integer_bits=integer_bits)
+    fitted, name = estimator.image_shape_, type(estimator).__name__
+    if shape == fitted:
+        return X
+    n_features = int(np.prod(shape))
+    if np.ndim(X) == 2 and n_features != estimator.n_features_in_:
+        raise ValueError(f"X has {n_features} features, but {name} is expecting "
+                         f"{estimator.n_features_in_} features as input.")
+    if shape[2] != fitted[2]:
+        raise ValueError(f"X has {shape[2]} channel(s), but {name} was fitted on images "
+                         f"with {fitted[2]} channel(s).")
+    raise ValueError(f"X holds images of {shape[0]}x{shape[1]} pixels, but {name} was fitted "
+                     f"on images of {fitted[0]}x{fitted[1]} pixels.")
+
+
+def inlier_mask(y, n_samples: int) -> np.ndarray:
+    """The images a detector trains on when ``fit`` is given labels ``y``: ``y == 1``.
+
+    Raises ``ValueError`` when ``y`` has another length than ``X`` or no
+    1; warns when it holds values besides 1 and -1.
+    """
+    y = column_or_1d(y, warn=True)
+    if len(y) != n_samples:
+        raise ValueError(f"X has {n_samples} samples but y has {len(y)}.")
+    mask = y == 1
+    if not mask.any():
+        raise ValueError(
+            "y has no sample equal to 1: when y is given, the detector trains on the "
+            "images with y == 1 (normal) only."
+        )
+    others = set(np.unique(y).tolist()) - {1, -1}
+    if others:
+        warnings.warn(
+            f"y holds values {sorted(others)} besides 1 (normal) and -1 (anomalous); "
+            f"only the {int(mask.sum())} images with y == 1 are used for training.",
+            UserWarning,
+            stacklevel=5,
+        )
+    return mask
 
 
 def integer_bits_of(X: np.ndarray) -> int | None:

@@ -3,8 +3,9 @@
 ``fit`` validates the images and calls :func:`skvqad.net.train_net`, which
 builds a :class:`~skvqad.net.VQVAENet` (skorch) around a
 :class:`~skvqad.model.VQVAE` and runs skorch's ``fit``; the loss of each batch
-is :class:`~skvqad.model.VQVAELoss`. ``score_samples`` runs the net batch by
-batch, turns each batch's outputs into anomaly maps with
+is :class:`~skvqad.model.VQVAELoss`. ``score_samples`` validates the images
+and hands them, batch by batch, to a :class:`skvqad._scoring.Scorer`, which
+runs the net once per batch, turns its outputs into anomaly maps with
 :func:`skvqad.maps.anomaly_maps` and pools each map into the image's score.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 import skorch
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
-from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -29,53 +30,36 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted, check_memory
 
+from ._docstrings import SCORING_PARAM_DOCS, fill_doc
 from ._images import (
     DataRangeWarning,
     UnitImages,
+    check_fitted_images,
     check_images,
     count_clipped,
+    inlier_mask,
     integer_bits_of,
     is_tabular,
     to_unit_images,
     warn_clipped,
 )
 from ._model_file import read_detector, write_detector
-from ._version import __version__
-from .maps import (
-    ALIGNMENTS,
-    CHANNEL_REDUCTIONS,
-    MAP_PARAMS,
-    SCORES,
-    anomaly_maps,
-    check_map_setting,
-    leave_one_out_prior_map,
+from ._scoring import (
+    SCORING_CONSTRAINTS,
+    SCORING_PARAMS,
+    Scorer,
+    check_scoring_params,
+    latent_statistics,
 )
+from ._version import __version__
 from .model import reconstruction
 from .net import CodebookRestart, build_net, resolve_device, train_net, training_code_digest
-from .thresholds import CONTAMINATION_CONSTRAINT, offset_from_scores
+from .thresholds import CONTAMINATION_CONSTRAINT
 
 __all__ = ["VQVAEAnomalyDetector", "SCORING_PARAMS"]
 
-#: The detector's parameters that act at scoring time only: those that shape a
-#: map (:data:`skvqad.maps.MAP_PARAMS`, same names, same defaults) and the
-#: pooling of each map into a score. Changing them needs no retraining, they are
-#: not part of the ``memory`` cache key, and
-#: :meth:`VQVAEAnomalyDetector.score_samples_multi` accepts them.
-SCORING_PARAMS = (*MAP_PARAMS, "score_pooling")
 
-
-def _pool(maps: torch.Tensor, pooling) -> torch.Tensor:
-    """Each (H, W) map of ``maps`` reduced to one float64 value by ``pooling``."""
-    flat = maps.flatten(1).double()
-    if pooling == "mean":
-        return flat.mean(dim=1)
-    if pooling == "max":
-        return flat.amax(dim=1)
-    if flat.numel() <= 2**24:  # torch.quantile's input limit
-        return torch.quantile(flat, pooling, dim=1)
-    return torch.stack([torch.quantile(row, pooling) for row in flat])
-
-
+@fill_doc(SCORING_PARAM_DOCS)
 class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     """Image anomaly detection with a VQ-VAE and its inner metrics.
 
@@ -120,67 +104,17 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         codebook collapse. False keeps the paper's initialisation, uniform
         in ``[-1/M, 1/M]``, with which only 13 to 29 of 512 codes stay in use
         on CIFAR-10 and the image AUROC is lower (``benchmarks/results/``).
-    score_map : {"ssim+am", "ssim", "am", "prior"} or tuple, default="ssim+am"
-        The anomaly map that scores the images: ``"ssim"`` is ``1 - SSIM`` (SM); ``"am"`` the
-        alignment map upsampled to the image size and grey-dilated;
-        ``"ssim+am"`` their product (Section II-C). Not in the paper:
-        ``"prior"`` is the code prior's map, ``-log p(k | p)`` of the code
-        ``k`` chosen at each latent position ``p``, where ``p(k | p)`` counts
-        the codes that the training images chose there
-        (:func:`skvqad.maps.code_log_prior`), upsampled and dilated like the
-        AM. A tuple of
-        these names, such as ``("am", "prior")``, fuses them: each map's
-        pooled score is standardised with the mean and standard deviation of
-        the training images' scores (``score_calibration_``), and an image's
-        score is the highest of these z-scores, so the image is as anomalous
-        as its most surprising map says (see Notes).
-    alignment : {"squared", "relative", "bank"}, default="squared"
-        How the AM measures each encoder output's distance: to its codebook
-        vector, ``"squared"`` is the paper's ``||z_e - e||^2`` (eq. 6) and
-        ``"relative"`` divides it by ``||z_e||^2``; ``"bank"`` is the squared
-        distance to the nearest vector of ``bank_``, a sample of the training
-        images' encoder outputs (the codebook summarises them in M vectors;
-        the bank keeps up to ``bank_size`` of them). The squared distance
-        grows with the scale of ``z_e``, which follows the local contrast of
-        the image, so that high-contrast normal images score as anomalous;
-        the relative one does not (see the user guide for measurements).
-    ssim_window : int, default=11
-        Side of the Gaussian SSIM window (odd).
-    ssim_sigma : float, default=1.5
-        Standard deviation of the Gaussian SSIM window, in pixels: the scale
-        of the structures that SSIM compares (1.5 with an 11 px window, as in
-        Wang et al. 2004). The window should span about 3.3 sigma each side
-        (21 for 3, 31 for 4.5); a larger window changes nothing.
-    ssim_constants : tuple of two floats or None, default=None
-        ``(c1, c2)`` of eq. 5. None: Wang et al.'s ``(0.01)^2`` and
-        ``(0.03)^2`` for images in [0, 1]. The paper's text writes
-        ``c1 = 0.01`` and ``c2 = 0.03``; such larger constants make the map
-        less sensitive to small differences in flat patches and closer to a
-        locally averaged squared error.
-    channel_reduction : {"mean", "max"}, default="mean"
-        How the ``1 - SSIM`` maps of the channels of a color image become
-        one map: their mean (as scikit-image's SSIM does) or their maximum
-        (the worst channel).
-    dilation_radius : int, default=2
-        Radius in pixels of the flat square structuring element of the grey
-        dilation of the upsampled AM; 0 disables the dilation.
-    ssim_dilation_radius : int, default=0
-        Radius of a grey dilation of the ``1 - SSIM`` map, which the paper
-        found much better on UCSD-Ped1 (Section III-C); 0 disables it.
-    prior_smoothing : float, default=0.5
-        The pseudo-count added to every code's count in the code prior
-        (``"prior"`` maps); 0.5 is Jeffreys' prior.
-    prior_radius : int, default=0
-        The code prior at a latent position pools the counts of the
-        positions within this radius (a square of side ``2 r + 1``): 0 keeps
-        one table per position, for aligned images; a radius as large as the
-        latent grid makes it position-free.
-    score_pooling : {"mean", "max"} or float in (0, 1), default="mean"
-        How each image's map becomes its score (minus the pooled value): the
-        paper's mean, the maximum, or a float ``q`` for the q-quantile of the
-        map's pixels (linear interpolation, as :func:`numpy.quantile`). The
-        mean is dominated by the normal area when a defect covers a small
-        part of the image; the maximum or a high quantile is not.
+    {score_map}
+    {alignment}
+    {ssim_window}
+    {ssim_sigma}
+    {ssim_constants}
+    {channel_reduction}
+    {dilation_radius}
+    {ssim_dilation_radius}
+    {prior_smoothing}
+    {prior_radius}
+    {score_pooling}
     bank_size : int, default=10000
         How many encoder outputs of the training images ``fit`` keeps in
         ``bank_`` for ``alignment="bank"``, drawn uniformly at random
@@ -396,22 +330,11 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         "beta": [Interval(Real, 0, None, closed="left")],
         "loss_reduction": [StrOptions({"mean", "sum"})],
         "codebook_restart": ["boolean"],
-        "score_map": [StrOptions(set(SCORES)), tuple, list],
-        "alignment": [StrOptions(set(ALIGNMENTS))],
-        "ssim_window": [Interval(Integral, 1, None, closed="left")],
-        "ssim_sigma": [Interval(Real, 0, None, closed="neither")],
-        "ssim_constants": [tuple, list, None],
-        "channel_reduction": [StrOptions(set(CHANNEL_REDUCTIONS))],
-        "dilation_radius": [Interval(Integral, 0, None, closed="left")],
-        "ssim_dilation_radius": [Interval(Integral, 0, None, closed="left")],
-        "prior_smoothing": [Interval(Real, 0, None, closed="neither")],
-        "prior_radius": [Interval(Integral, 0, None, closed="left")],
-        "score_pooling": [StrOptions({"mean", "max"}), Interval(Real, 0, 1, closed="neither")],
+        **SCORING_CONSTRAINTS,
         "bank_size": [Interval(Integral, 0, None, closed="left")],
         "contamination": CONTAMINATION_CONSTRAINT,
         "image_shape": [tuple, list, None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [type, callable],
         "callbacks": [list, None],
@@ -524,16 +447,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _fit(self, X, y):
         self._scoring_params()
-        if self.image_shape is not None and (
-            len(self.image_shape) not in (2, 3)
-            or not all(isinstance(s, Integral) and s > 0 for s in self.image_shape)
-        ):
-            raise ValueError(
-                f"image_shape must be (H, W) or (H, W, C) of positive ints, got {self.image_shape!r}."
-            )
         X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
         if y is not None:
-            X = X[self._inlier_mask(y, len(X))]
+            X = X[inlier_mask(y, len(X))]
         # Tabular data (2-D, no image_shape) is min-max scaled per feature.
         self.feature_range_ = (
             (X.min(axis=0), X.max(axis=0)) if is_tabular(X.ndim, self.image_shape) else None
@@ -587,78 +503,23 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self.n_downsampling_ = n_downsampling
         with warnings.catch_warnings():  # fit has warned of clipped values already
             warnings.simplefilter("ignore", DataRangeWarning)
-            self.code_counts_, self.bank_ = self._latent_pass(X, seed)
+            self.code_counts_, self.bank_ = latent_statistics(
+                self.net_, self._iter_batches(X), len(X), self.bank_size, seed)
             self._calibrate(X, self.contamination, training=True)
         # refit_threshold knows the training images by it: their codes are in code_counts_.
         self._training_digest = joblib.hash(X)
         return self
 
-    def _latent_pass(self, X: np.ndarray, seed: int):
-        """The code counts and the bank of validated training images ``X``.
-
-        One pass of the encoder alone (no decoder) over ``X``: each batch's
-        codes are counted per latent position, and, when ``bank_size > 0``,
-        the bank keeps the encoder outputs at ``bank_size`` positions drawn
-        first (uniformly without replacement among all latent positions of
-        all images).
-        """
-        rng = np.random.default_rng(seed)
-        counts, keep, parts, start = None, None, [], 0
-        m = self.net_.module_.codebook.num_embeddings
-        for x in self._iter_batches(X):
-            z_e, _, indices = self.net_.encode(x)
-            n, h, w = indices.shape
-            positions = torch.arange(h * w, device=indices.device).repeat(n)
-            batch = torch.bincount(positions * m + indices.flatten(), minlength=h * w * m)
-            counts = batch if counts is None else counts + batch
-            if not self.bank_size:
-                continue
-            flat = z_e.float().permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
-            if keep is None:
-                total = h * w * len(X)
-                keep = np.sort(rng.choice(total, size=min(self.bank_size, total), replace=False))
-            chosen = keep[(keep >= start) & (keep < start + len(flat))] - start
-            parts.append(flat[torch.from_numpy(chosen).to(flat.device)])
-            start += len(flat)
-        counts = counts.view(h, w, m).cpu().numpy()
-        # On the host, as NumPy: a pickle of a CUDA-fitted detector loads without CUDA.
-        return counts, (torch.cat(parts).cpu().numpy() if parts else None)
-
     def _calibrate(self, X: np.ndarray, contamination, training: bool = False) -> None:
-        """Set ``score_calibration_`` and ``offset_`` from validated normal images ``X``.
+        """Set ``score_calibration_``, ``calibration_params_``, ``offset_`` and ``map_scale_``.
 
-        One pass of the network: every map of ``SCORES`` is pooled under the
-        current scoring parameters (the prior's with each image's own codes
-        left out when ``training``: ``X`` are the images counted in
-        ``code_counts_``); their means and standard deviations calibrate the
-        fused scores, and the detector's own score sets ``offset_``; the
-        highest pixel of each image's own map sets ``map_scale_``.
+        From validated normal images ``X`` under the current scoring
+        parameters (:meth:`skvqad._scoring.Scorer.calibrate`); ``training``:
+        ``X`` are the images counted in ``code_counts_``.
         """
-        params = self._scoring_params()
-        needs_bank = params["alignment"] == "bank" and getattr(self, "bank_", None) is None
-        bases = [b for b in SCORES if not (needs_bank and "am" in b.split("+"))]
-        own = self._components(params)
-        scores = self._score_images(
-            X, [dict(params, score_map=b) for b in bases]
-            + [dict(params, score_map=c, score_pooling="max") for c in own], training=training)
-        anomaly = {b: -s for b, s in zip(bases, scores, strict=False)}
-        self.score_calibration_ = {b: (float(a.mean()), float(a.std())) for b, a in anomaly.items()}
-        self.calibration_params_ = self._calibration_key(params)
-        self.offset_ = offset_from_scores(-self._fuse(params, anomaly), contamination)
-        # The highest pixel of each image's map (for a fused map: the standardised map of the
-        # map that sets the image's score), as fused maps choose it.
-        peaks = [-s for s in scores[len(bases):]]
-        if len(own) > 1:
-            means, scales = self._standardise(params)
-            z = [(anomaly[c] - m) / sc for c, m, sc in zip(own, means, scales, strict=True)]
-            peaks = [np.choose(np.argmax(z, axis=0),
-                               [(p - m) / sc for p, m, sc in zip(peaks, means, scales, strict=True)])]
-        self.map_scale_ = float(np.quantile(peaks[0], 0.99))
-
-    @staticmethod
-    def _calibration_key(params: dict) -> dict:
-        """The scoring parameters that a calibration depends on (all but the map)."""
-        return {k: params[k] for k in SCORING_PARAMS if k != "score_map"}
+        fitted = self._scorer().calibrate(self._iter_batches(X), self._scoring_params(),
+                                          contamination, training=training)
+        self.__dict__.update(fitted)
 
     def refit_threshold(self, X, contamination=None):
         """Recompute ``offset_`` and ``score_calibration_`` without retraining.
@@ -742,55 +603,10 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """The scoring parameters (and ``batch_size``), with ``overrides``, validated.
 
         Called by ``fit`` and by every scoring method, since these may be
-        changed with ``set_params`` after ``fit``; raises ``ValueError``
-        naming the parameter.
+        changed with ``set_params`` after ``fit``.
         """
         params = {name: getattr(self, name) for name in (*SCORING_PARAMS, "batch_size")}
-        if overrides:
-            unknown = sorted(set(overrides) - set(SCORING_PARAMS))
-            if unknown:
-                raise ValueError(
-                    f"{unknown} cannot be changed at scoring time: a setting may hold "
-                    f"{sorted(SCORING_PARAMS)} (the other parameters change the network: "
-                    "set them and fit again)."
-                )
-            params.update(overrides)
-        constraints = {name: self._parameter_constraints[name] for name in params}
-        validate_parameter_constraints(constraints, params, caller_name=type(self).__name__)
-        score_map = params["score_map"]
-        if not isinstance(score_map, str):
-            names = tuple(score_map)
-            if (len(names) < 2 or len(set(names)) != len(names)
-                    or not all(isinstance(n, str) and n in SCORES for n in names)):
-                raise ValueError(
-                    f"score_map must be one of {SCORES}, or a tuple of two or more distinct "
-                    f"of them to fuse, got {score_map!r}."
-                )
-            params["score_map"] = names
-        # The checks of the maps' own parameters live with the maps (one copy).
-        check_map_setting({k: params[k] for k in MAP_PARAMS if k != "score_map"})
-        return params
-
-    @staticmethod
-    def _inlier_mask(y, n_samples: int) -> np.ndarray:
-        y = column_or_1d(y, warn=True)
-        if len(y) != n_samples:
-            raise ValueError(f"X has {n_samples} samples but y has {len(y)}.")
-        mask = y == 1
-        if not mask.any():
-            raise ValueError(
-                "y has no sample equal to 1: when y is given, the detector trains on the "
-                "images with y == 1 (normal) only."
-            )
-        others = set(np.unique(y).tolist()) - {1, -1}
-        if others:
-            warnings.warn(
-                f"y holds values {sorted(others)} besides 1 (normal) and -1 (anomalous); "
-                f"only the {int(mask.sum())} images with y == 1 are used for training.",
-                UserWarning,
-                stacklevel=5,
-            )
-        return mask
+        return check_scoring_params(params, overrides, caller=type(self).__name__)
 
     # -------------------------------------------------------------- scoring
     def _validate_for_predict(self, X) -> np.ndarray:
@@ -798,26 +614,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self)
         self._scoring_params()
         # Detectors pickled before integer_bits_ existed read integers by their values.
-        X, shape = check_images(X, image_shape=self.image_shape, estimator=self,
-                                integer_bits=getattr(self, "integer_bits_", None))
-        if shape != self.image_shape_:
-            n_features = int(np.prod(shape))
-            if np.ndim(X) == 2 and n_features != self.n_features_in_:
-                raise ValueError(
-                    f"X has {n_features} features, but {type(self).__name__} is expecting "
-                    f"{self.n_features_in_} features as input."
-                )
-            if shape[2] != self.image_shape_[2]:
-                raise ValueError(
-                    f"X has {shape[2]} channel(s), but {type(self).__name__} was fitted on "
-                    f"images with {self.image_shape_[2]} channel(s)."
-                )
-            raise ValueError(
-                f"X holds images of {shape[0]}x{shape[1]} pixels, but "
-                f"{type(self).__name__} was fitted on images of "
-                f"{self.image_shape_[0]}x{self.image_shape_[1]} pixels."
-            )
-        return X
+        return check_fitted_images(X, self, integer_bits=getattr(self, "integer_bits_", None))
 
     def _iter_batches(self, X: np.ndarray):
         """Yield each batch of validated images ``X`` as float32 on the net's device.
@@ -837,155 +634,12 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         if outside:
             warn_clipped(outside, X.size, stacklevel=5)
 
-    def _iter_outputs(self, X: np.ndarray):
-        """Yield ``(x, output)`` for each batch of validated images ``X`` (see ``_iter_batches``)."""
-        with torch.inference_mode():
-            for x in self._iter_batches(X):
-                yield x, self.net_.evaluation_step((x, None))
-
-    def _iter_maps(self, X: np.ndarray, settings: list[dict], training: bool = False):
-        """Yield, for each batch of validated images ``X``, the maps of each setting.
-
-        ``settings`` are validated scoring parameters (:meth:`_scoring_params`)
-        whose ``score_map`` is one map, not a fusion. Each batch goes through
-        the net once and its outputs go to :func:`~skvqad.maps.anomaly_maps`
-        on the net's device, which decides what each setting computes and
-        shares what settings have in common; the (batch, H, W) maps stay on
-        the device. With ``training``, ``X`` are the images counted in
-        ``code_counts_`` and the prior maps leave each one's own codes out.
-        """
-        factor = 2**self.n_downsampling_
-        map_settings = [{k: p[k] for k in MAP_PARAMS} for p in settings]
-        bank = getattr(self, "bank_", None)
-        if bank is not None:
-            bank = torch.as_tensor(bank).to(self.net_.device)
-        if bank is None and any(
-            s["alignment"] == "bank" and "am" in s["score_map"].split("+") for s in map_settings
-        ):
-            raise ValueError(
-                "alignment='bank' needs the bank of training encoder outputs, which fit "
-                "builds when bank_size > 0; this detector was fitted with bank_size=0: "
-                "refit it with bank_size > 0."
-            )
-        counts = None
-        if any(s["score_map"] == "prior" for s in map_settings):
-            if getattr(self, "code_counts_", None) is None:
-                raise ValueError(
-                    "The prior maps need code_counts_, which fit counts since skvqad "
-                    "added the code prior; this detector was fitted before: refit it."
-                )
-            counts = torch.from_numpy(np.asarray(self.code_counts_)).to(self.net_.device)
-        tables = {}
-        for x, out in self._iter_outputs(X):
-            prior = None
-            if training and counts is not None:
-                def prior(smoothing, radius, indices=out.indices):
-                    return leave_one_out_prior_map(indices, counts, smoothing=smoothing,
-                                                   radius=radius)
-            yield anomaly_maps(x, lambda out=out: reconstruction(out.logits), None, map_settings,
-                               factor=factor, z_e=out.z_e, e=out.e, bank=bank, prior=prior,
-                               indices=out.indices, code_counts=counts, prior_tables=tables)
-
-    @staticmethod
-    def _components(setting: dict) -> tuple:
-        """The maps a validated setting's ``score_map`` names: one, or those it fuses."""
-        score_map = setting["score_map"]
-        return (score_map,) if isinstance(score_map, str) else tuple(score_map)
-
-    def _expand(self, settings: list[dict]):
-        """The distinct one-map settings that ``settings`` need, and which each uses."""
-        bases, index, plan = [], {}, []
-        for setting in settings:
-            used = []
-            for name in self._components(setting):
-                base = dict(setting, score_map=name)
-                key = repr(sorted(base.items()))
-                if key not in index:
-                    index[key] = len(bases)
-                    bases.append(base)
-                used.append(index[key])
-            plan.append(used)
-        return bases, plan
-
-    def _standardise(self, setting: dict):
-        """``(means, scales)`` of the maps a fused setting standardises, checked."""
-        calibrated = getattr(self, "calibration_params_", None)
-        if calibrated is None:
-            raise ValueError(
-                "A fused score_map needs score_calibration_, which fit measures since "
-                "skvqad added fused maps; this detector was fitted before: refit it, or "
-                "call refit_threshold(X) with normal images."
-            )
-        wanted = self._calibration_key(setting)
-        differ = sorted(k for k in wanted if wanted[k] != calibrated[k])
-        if differ:
-            raise ValueError(
-                f"score_map={setting['score_map']!r} standardises each map with the training "
-                f"scores that fit measured under the scoring parameters of that time; these "
-                f"differ in {differ} ({ {k: (calibrated[k], wanted[k]) for k in differ} }, "
-                "calibrated, asked): call refit_threshold(X) with normal images to measure "
-                "them again under the new parameters."
-            )
-        names = self._components(setting)
-        missing = [n for n in names if n not in self.score_calibration_]
-        if missing:
-            raise ValueError(f"No calibration of {missing} was measured (alignment='bank' "
-                             "without a bank).")
-        means = np.array([self.score_calibration_[n][0] for n in names])
-        scales = np.array([self.score_calibration_[n][1] for n in names])
-        return means, np.where(scales > 0, scales, 1.0)
-
-    def _fuse(self, setting: dict, anomaly) -> np.ndarray:
-        """The anomaly values (higher = more anomalous) of a setting from its maps' pooled values.
-
-        ``anomaly`` is a dict from map name to its pooled values, or a list in
-        the order of the setting's maps. One map: its values as they are;
-        several: the largest of their standardised values.
-        """
-        names = self._components(setting)
-        values = [anomaly[n] for n in names] if isinstance(anomaly, dict) else list(anomaly)
-        if len(names) == 1:
-            return values[0]
-        means, scales = self._standardise(setting)
-        return np.max([(v - m) / sc for v, m, sc in zip(values, means, scales, strict=True)],
-                      axis=0)
-
-    def _score_batches(self, X: np.ndarray, settings: list[dict], keep_maps: bool = False,
-                       training: bool = False):
-        """Yield ``(scores, maps)`` for each batch of validated ``X``, from one network pass.
-
-        ``scores`` is a list with each setting's image scores (minus its map
-        pooled; for a fused setting, minus the largest standardised pooled
-        value); ``maps`` is the first setting's map of each image as NumPy
-        when ``keep_maps`` (else None). ``training``: see :meth:`_iter_maps`.
-        The callers check the scores with :meth:`_check_finite`.
-        """
-        bases, plan = self._expand(settings)
-        for setting in settings:  # refuse a bad calibration before the pass
-            if len(self._components(setting)) > 1:
-                self._standardise(setting)
-        for maps in self._iter_maps(X, bases, training=training):
-            pooled = [_pool(m, b["score_pooling"]) for m, b in zip(maps, bases, strict=True)]
-            anomaly = [v.cpu().numpy() for v in pooled]
-            scores = [-self._fuse(setting, [anomaly[i] for i in used])
-                      for setting, used in zip(settings, plan, strict=True)]
-            kept = None
-            if keep_maps:
-                kept = self._fused_maps(settings[0], [maps[i] for i in plan[0]],
-                                        [pooled[i] for i in plan[0]]).cpu().numpy()
-            yield scores, kept
-
-    def _score_images(self, X: np.ndarray, settings: list[dict], training: bool = False):
-        """Each setting's image scores of validated ``X`` (see :meth:`_score_batches`).
-
-        Raises ``FloatingPointError`` if a score is NaN or infinite, rather
-        than let ``predict`` label such images (NaN compares as normal).
-        """
-        batches = [scores for scores, _ in self._score_batches(X, settings, training=training)]
-        scores = [np.concatenate([b[i] for b in batches]) for i in range(len(settings))]
-        for setting, values in zip(settings, scores, strict=True):
-            self._check_finite(values, setting, "image scores")
-        return scores
+    def _scorer(self) -> Scorer:
+        """The fitted state that scoring reads (:class:`skvqad._scoring.Scorer`)."""
+        return Scorer(self.net_, 2**self.n_downsampling_, getattr(self, "bank_", None),
+                      getattr(self, "code_counts_", None),
+                      getattr(self, "score_calibration_", None),
+                      getattr(self, "calibration_params_", None))
 
     def iter_scores(self, X, *, maps: bool = False):
         """Score ``X`` batch by batch: each batch's scores, and maps, from one network pass.
@@ -1025,47 +679,15 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         X = self._validate_for_predict(X)
         setting = self._scoring_params()
 
+        scorer = self._scorer()
+
         def batches():
-            for (scores,), kept in self._score_batches(X, [setting], keep_maps=maps):
-                self._check_finite(scores, setting, "image scores")  # as score_samples does
+            for (scores,), kept in scorer.score_batches(self._iter_batches(X), [setting],
+                                                        keep_maps=maps):
+                scorer.check_finite(scores, setting, "image scores")  # as score_samples does
                 yield (scores, kept) if maps else scores
 
         return batches()
-
-    def _check_finite(self, values: np.ndarray, setting: dict, what: str) -> None:
-        """Raise ``FloatingPointError`` naming the likely cause if ``values`` are not all finite."""
-        bad = int((~np.isfinite(values)).sum())
-        if not bad:
-            return
-        weights_ok = all(bool(torch.isfinite(p).all()) for p in self.net_.module_.parameters())
-        cause = (
-            "the network's weights are finite, so look at the scoring parameters "
-            f"({ {k: setting[k] for k in SCORING_PARAMS} })"
-            if weights_ok
-            else "the network's weights hold NaN or infinite values: refit it "
-            "(check history_ for a diverging loss; try a lower lr or "
-            "mixed_precision=False), or load an intact copy"
-        )
-        raise FloatingPointError(f"{bad} of {values.size} {what} are NaN or infinite; {cause}.")
-
-    def _fused_maps(self, setting: dict, maps: list, pooled: list) -> torch.Tensor:
-        """A batch's map of ``setting`` from its maps and their pooled values.
-
-        One map: itself. Several: for each image, the standardised map of the
-        one with the largest standardised pooled value, so that the fused map
-        pooled is the fused score.
-        """
-        if len(maps) == 1:
-            return maps[0]
-        means, scales = self._standardise(setting)
-        means = torch.as_tensor(means, device=maps[0].device)
-        scales = torch.as_tensor(scales, device=maps[0].device)
-        z = (torch.stack(pooled) - means[:, None]) / scales[:, None]  # (maps, n)
-        chosen = z.argmax(0)
-        stacked = torch.stack(maps)  # (maps, n, H, W)
-        rows = torch.arange(stacked.shape[1], device=stacked.device)
-        picked = stacked[chosen, rows]
-        return ((picked.double() - means[chosen, None, None]) / scales[chosen, None, None]).float()
 
     def score_samples_multi(self, X, settings):
         """Image scores under several scoring settings, from one pass of the network.
@@ -1135,7 +757,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
                     f"Each setting must be a dict of scoring parameters, got {setting!r}."
                 )
         X = self._validate_for_predict(X)
-        scores = self._score_images(X, [self._scoring_params(s) for s in settings])
+        settings = [self._scoring_params(s) for s in settings]
+        scores = self._scorer().scores(self._iter_batches(X), settings)
         return scores if names is None else dict(zip(names, scores, strict=True))
 
     def anomaly_map(self, X) -> np.ndarray:
@@ -1156,11 +779,12 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         maps = np.empty((len(X), height, width), dtype=np.float32)
         setting = self._scoring_params()
         start = 0
-        for _, batch in self._score_batches(X, [setting], keep_maps=True):
+        scorer = self._scorer()
+        for _, batch in scorer.score_batches(self._iter_batches(X), [setting], keep_maps=True):
             maps[start : start + len(batch)] = batch
             start += len(batch)
         # As scoring does: NaN maps would threshold as normal pixels.
-        self._check_finite(maps, setting, "map values")
+        scorer.check_finite(maps, setting, "map values")
         return maps
 
     def reconstruct(self, X) -> np.ndarray:
@@ -1177,8 +801,9 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             ``(n, H, W)`` for one-channel images, whatever the input layout.
         """
         X = self._validate_for_predict(X)
+        outputs = self._scorer().outputs(self._iter_batches(X))
         recon = np.concatenate(
-            [reconstruction(out.logits).cpu().numpy() for _, out in self._iter_outputs(X)]
+            [reconstruction(out.logits).cpu().numpy() for _, out in outputs]
         ).transpose(0, 2, 3, 1)
         return recon[..., 0] if recon.shape[-1] == 1 else recon
 
@@ -1198,7 +823,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         scores : ndarray of shape (n,)
         """
         X = self._validate_for_predict(X)
-        return self._score_images(X, [self._scoring_params()])[0]
+        return self._scorer().scores(self._iter_batches(X), [self._scoring_params()])[0]
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers.

@@ -24,6 +24,8 @@ from numbers import Integral, Real
 import torch
 from torch.nn import functional as F
 
+from ._docstrings import SCORING_PARAM_DOCS, fill_doc
+
 __all__ = [
     "MAP_PARAMS",
     "SCORES",
@@ -626,6 +628,7 @@ def upsample_latent(
     return grey_dilation(up[..., :height, :width], dilation_radius)
 
 
+@fill_doc(SCORING_PARAM_DOCS)
 def anomaly_map(
     x: torch.Tensor,
     x_hat: torch.Tensor | None,
@@ -663,18 +666,12 @@ def anomaly_map(
         ``"ssim"``: ``1 - SSIM``; ``"am"``: the upsampled, dilated AM;
         ``"ssim+am"``: their product; ``"prior"``: the upsampled, dilated
         ``prior`` map.
-    ssim_window, ssim_sigma : int, float, default=11, 1.5
-        Gaussian window of the SSIM (``window_size`` and ``sigma`` of :func:`ssim`).
-    channel_reduction : {"mean", "max"}, default="mean"
-        How per-channel ``1 - SSIM`` maps become one map: their mean, or the
-        worst channel.
-    dilation_radius : int, default=2
-        Radius of the grey dilation applied to the upsampled AM (and prior map).
-    ssim_dilation_radius : int, default=0
-        Radius of a grey dilation of the ``1 - SSIM`` map (after the channel
-        reduction), which the paper applies on UCSD-Ped1 (Section III-C).
-    ssim_constants : tuple of two floats, default=None
-        ``(c1, c2)`` of the SSIM (see :func:`ssim`); None for Wang et al.'s.
+    {ssim_window}
+    {ssim_sigma}
+    {channel_reduction}
+    {dilation_radius}
+    {ssim_dilation_radius}
+    {ssim_constants}
     prior : torch.Tensor of shape (n, h, w) or None, default=None
         The code prior's map on the latent grid (:func:`code_prior_map`),
         for the ``"prior"`` scores.

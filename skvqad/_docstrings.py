@@ -9,7 +9,8 @@ def fill_doc(pieces: dict[str, list[str]]):
     A piece is a parameter's (or attribute's) line, then its description.
     It takes the placeholder's indentation (its description four spaces
     more), whether or not the compiler stripped the docstring's common
-    indentation (Python 3.13 does). Works on functions and classes.
+    indentation (Python 3.13 does). Works on functions and classes (on a
+    class, in its methods' docstrings too).
 
     Examples
     --------
@@ -25,6 +26,11 @@ def fill_doc(pieces: dict[str, list[str]]):
     """
 
     def fill(obj):
+        if isinstance(obj, type):  # a class: its methods' docstrings too
+            for member in vars(obj).values():
+                member = getattr(member, "__func__", member)  # classmethod, staticmethod
+                if callable(member) and getattr(member, "__doc__", None):
+                    fill(member)
         if not obj.__doc__:  # None under python -OO
             return obj
         lines = []
@@ -41,6 +47,12 @@ def fill_doc(pieces: dict[str, list[str]]):
 
     return fill
 
+
+#: The ``X`` of the fitted detector's methods.
+X_FITTED_DOC: dict[str, list[str]] = {
+    "X_fitted": ["X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)",
+                 "Images of the shape seen in ``fit``."],
+}
 
 #: The scoring parameters of :class:`~skvqad.VQVAEAnomalyDetector` (``SCORING_PARAMS``),
 #: described once: the detector, :meth:`~skvqad.VQVAEAnomalyDetector.score_samples_multi`'s

@@ -30,7 +30,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from ._docstrings import SCORING_PARAM_DOCS, fill_doc
+from ._docstrings import SCORING_PARAM_DOCS, X_FITTED_DOC, fill_doc
 from ._images import (
     DataRangeWarning,
     UnitImages,
@@ -59,7 +59,7 @@ from .thresholds import CONTAMINATION_CONSTRAINT
 __all__ = ["VQVAEAnomalyDetector", "SCORING_PARAMS"]
 
 
-@fill_doc(SCORING_PARAM_DOCS)
+@fill_doc({**SCORING_PARAM_DOCS, **X_FITTED_DOC})
 class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     """Image anomaly detection with a VQ-VAE and its inner metrics.
 
@@ -102,8 +102,8 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         at the start of each epoch, re-draw the codes that the previous
         epoch left unused (:class:`~skvqad.net.CodebookRestart`), against
         codebook collapse. False keeps the paper's initialisation, uniform
-        in ``[-1/M, 1/M]``, with which only 13 to 29 of 512 codes stay in use
-        on CIFAR-10 and the image AUROC is lower (``benchmarks/results/``).
+        in ``[-1/M, 1/M]``, with which few codes stay in use (measured in the
+        user guide's section "The training history").
     {score_map}
     {alignment}
     {ssim_window}
@@ -168,14 +168,12 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         Caches the trained network (as :class:`~sklearn.pipeline.Pipeline`
         caches transformers): a folder path or a :class:`joblib.Memory`. The
         key is every parameter that changes the weights, a hash of the
-        training images and the versions of skvqad, torch and skorch, so a
-        refit that differs only in ``score_map``, ``alignment``,
-        ``ssim_window``, ``ssim_sigma``, ``ssim_constants``,
-        ``channel_reduction``, ``dilation_radius``, ``ssim_dilation_radius``,
-        ``score_pooling`` or ``contamination`` (a grid search over them, say) loads the
-        network instead of training it again. The cache holds pickles: keep
-        its folder writable by you only. Needs an int ``random_state`` to ever
-        hit the cache.
+        training images, a digest of the training code and the versions of
+        skvqad, torch and skorch, so a refit that differs only in scoring
+        parameters (``SCORING_PARAMS``) or ``contamination`` (a grid search
+        over them, say) loads the network instead of training it again. The
+        cache holds pickles: keep its folder writable by you only. Needs an
+        int ``random_state`` to ever hit the cache.
     checkpoint_dir : str, path or None, default=None
         A folder where ``fit`` writes the whole training state at the end of
         each epoch (:class:`~skvqad.net.EpochCheckpoint`): a fit that was
@@ -258,13 +256,12 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     so that the detector can be cross-validated on labelled data
     (``y = -1`` for anomalies).
 
-    **Post-processing.** ``score_map``, ``alignment``, ``ssim_window``,
-    ``ssim_sigma``, ``ssim_constants``, ``channel_reduction``,
-    ``dilation_radius``, ``ssim_dilation_radius`` and ``score_pooling`` act
-    only when scoring;
-    changing them with ``set_params`` after ``fit`` changes ``score_samples`` and
-    ``anomaly_map`` at once, but ``offset_`` keeps the value computed by
-    ``fit``: :meth:`refit_threshold` recomputes it without retraining.
+    **Post-processing.** The scoring parameters (``SCORING_PARAMS``: the
+    map, its SSIM window, alignment, dilations, prior and pooling) act only
+    when scoring: changing them with ``set_params`` after ``fit`` changes
+    ``score_samples`` and ``anomaly_map`` at once, but ``offset_`` and the
+    calibration of fused maps (``calibration_params_``) keep what ``fit``
+    measured: :meth:`refit_threshold` measures them again without retraining.
 
     **Fused maps.** With a tuple ``score_map``, each map's score ``a`` (the
     pooled map: higher = more anomalous) becomes ``(a - mean) / std`` with
@@ -272,10 +269,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     (``score_calibration_``), and ``score_samples`` is minus the largest of
     them. ``anomaly_map`` returns, for each image, the standardised map of
     the map that sets its score, so that its pooled value is still minus
-    the score. The calibration holds for the scoring parameters that ``fit``
-    used (``calibration_params_``): after changing one with ``set_params``,
-    :meth:`refit_threshold` measures it again.
-    (The parameter is ``score_map``, not ``score``: scikit-learn
+    the score. (The parameter is ``score_map``, not ``score``: scikit-learn
     takes an attribute named ``score`` for the ``score(X, y)`` method, which
     ``GridSearchCV`` calls when ``scoring=None``.)
 
@@ -651,8 +645,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
-            Images of the shape seen in ``fit``.
+        {X_fitted}
         maps : bool, default=False
             Also yield each batch's anomaly maps.
 
@@ -692,20 +685,16 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
     def score_samples_multi(self, X, settings):
         """Image scores under several scoring settings, from one pass of the network.
 
-        Each setting is a dict of scoring parameters that replace the
-        detector's own for that setting alone (``score_map``, ``alignment``,
-        ``ssim_window``, ``ssim_sigma``, ``ssim_constants``,
-        ``channel_reduction``, ``dilation_radius``, ``ssim_dilation_radius``,
-        ``score_pooling``; see ``SCORING_PARAMS``). The network runs once per batch of
-        ``batch_size`` images, whatever the number of settings; SSIM and
-        alignment maps that settings share are computed once. Each result
+        Each setting is a dict of scoring parameters (``SCORING_PARAMS``) that
+        replace the detector's own for that setting alone. The network runs
+        once per batch of ``batch_size`` images, whatever the number of
+        settings; SSIM and alignment maps that settings share are computed once. Each result
         equals ``score_samples`` after ``set_params(**setting)``; the
         detector itself is not changed.
 
         Parameters
         ----------
-        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
-            Images of the shape seen in ``fit``.
+        {X_fitted}
         settings : dict of str to dict, or list of dict
             The settings: a dict from names of your choosing to settings (an
             empty dict is the detector's own), or a list of settings (such as
@@ -766,8 +755,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
-            Images of the shape seen in ``fit``.
+        {X_fitted}
 
         Returns
         -------
@@ -792,8 +780,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
-            Images of the shape seen in ``fit``.
+        {X_fitted}
 
         Returns
         -------
@@ -815,8 +802,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
-            Images of the shape seen in ``fit``.
+        {X_fitted}
 
         Returns
         -------
@@ -830,8 +816,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
-            Images of the shape seen in ``fit``.
+        {X_fitted}
 
         Returns
         -------
@@ -848,8 +833,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n, H, W), (n, H, W, C) or (n, d)
-            Images of the shape seen in ``fit``.
+        {X_fitted}
 
         Returns
         -------

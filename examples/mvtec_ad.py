@@ -73,7 +73,7 @@ SETTINGS = {name: {"prior_radius": 0, **setting} for name, setting in {
 POOLINGS = {"max": "max", "q99": 0.99}
 
 
-def run_category(template, data, category, out, model_dir):
+def run_category(template, data, category, out, model_dir, figures=True):
     """Train (or load) one category's detector and evaluate every setting."""
     groups = np.asarray(data.defect_types)
     model = model_dir / f"{category}.skvqad" if model_dir else None
@@ -122,7 +122,7 @@ def run_category(template, data, category, out, model_dir):
     per_image = np.array([pixel_auroc(data.masks[i:i + 1], m[i:i + 1]) for i in defective])
     order = defective[np.argsort(per_image)]
     detector.set_params(**SETTINGS["SSIM+AM"])
-    for name, chosen in (("worst", order[:4]), ("best", order[::-1][:4])):
+    for name, chosen in (("worst", order[:4]), ("best", order[::-1][:4])) if figures else ():
         fig = plot_anomaly_maps(list(data.X_test[chosen]), list(m[chosen]),
                                 reconstructions=list(detector.reconstruct(data.X_test[chosen])),
                                 masks=list(data.masks[chosen]), threshold=threshold,
@@ -188,6 +188,8 @@ def main(argv=None):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="mvtec_results", help="folder for JSON, markdown and figures")
     parser.add_argument("--model-dir", help="keep the trained detectors here, and reuse them")
+    parser.add_argument("--no-figures", action="store_true",
+                        help="skip the figures of the best and worst test images")
     args = parser.parse_args(argv)
     out = Path(args.out)
     (out / "rows").mkdir(parents=True, exist_ok=True)
@@ -212,7 +214,8 @@ def main(argv=None):
             print(f"{category}: done already ({row_file})", flush=True)
             continue
         data = load_mvtec_ad(args.root, category, image_size=args.image_size)
-        results[category] = run_category(template, data, category, out, model_dir)
+        results[category] = run_category(template, data, category, out, model_dir,
+                                         figures=not args.no_figures)
         row_file.write_text(json.dumps(results[category], indent=2))
         print(table_rows({category: results[category]})[0], flush=True)
 

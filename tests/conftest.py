@@ -1,7 +1,15 @@
+import os
+
 import numpy as np
 import pytest
+import torch
 
 from skvqad.net import VQVAENet
+
+# pytest-xdist runs one worker per core (addopts in pyproject.toml): each worker's torch
+# keeps to one thread, or the workers' thread pools would fight over the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 #: A detector small enough to train in well under a second on a CPU.
 TINY = dict(

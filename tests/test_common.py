@@ -13,7 +13,7 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
 @parametrize_with_checks(
     [
-        VQVAEAnomalyDetector(**dict(TINY, batch_size=64, device="auto")),
+        VQVAEAnomalyDetector(**dict(TINY, batch_size=64, max_epochs=1, device="auto")),
         IntensityScaler(),
         Grayscale(),
         ImageResizer(size=(3, 5)),

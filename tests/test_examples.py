@@ -17,6 +17,9 @@ pytest.importorskip("matplotlib")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+#: The smoke tests of the one-off studies of benchmarks/: run on purpose and by CI
+#: (``python -m pytest -m slow``), not in the default suite.
+STUDY = pytest.mark.slow
 TINY = ["--image-size", "16", "--max-epochs", "1", "--hidden-channels", "8", "--device", "cpu"]
 
 
@@ -84,6 +87,7 @@ def test_magnetic_tile_refuses_a_bad_n_downsampling(tmp_path, capsys):
     assert '"auto" or a positive integer' in capsys.readouterr().err
 
 
+@STUDY
 def test_mtd_postprocessing_benchmark(tmp_path):
     root = mtd_like_folder(tmp_path / "mtd")
     out = tmp_path / "post"
@@ -128,7 +132,8 @@ def test_mvtec_ad(tmp_path):
     alone = tmp_path / "alone"
     run_example("mvtec_ad", ["--root", str(tmp_path / "mvtec"), "--categories", "widget",
                              "--out", str(alone), *TINY, "--n-embeddings", "8", "--embedding-dim", "4",
-                             "--n-downsampling", "1", "--random-state", "3"])
+                             "--n-downsampling", "1", "--random-state", "3", "--no-figures"])
+    assert not list(alone.glob("*.png"))
     argv = ["--root", str(tmp_path / "mvtec"), "--categories", "gadget", "widget",
             "--out", str(tmp_path / "out"), *TINY, "--n-embeddings", "8", "--embedding-dim", "4",
             "--n-downsampling", "1", "--random-state", "3", "--model-dir", str(tmp_path / "models")]
@@ -164,7 +169,7 @@ def test_mvtec_ad(tmp_path):
     assert "| widget | - | - | 0.123 |" in (tmp_path / "out" / "mvtec_ad.md").read_text()
     # A kept model is reused: scoring again without the row gives the same figures.
     row.unlink()
-    run_example("mvtec_ad", argv)
+    run_example("mvtec_ad", [*argv, "--no-figures"])
     again = json.loads((tmp_path / "out" / "mvtec_ad.json").read_text())["results"]["widget"]
     assert again["fit_seconds"] is None and len(again["epoch_seconds"]) == 1
     # ... but not a model trained with other parameters.
@@ -306,6 +311,7 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
     assert "airplane: done before" in capsys.readouterr().out
 
 
+@STUDY
 def test_cifar10_recipe_benchmark(tmp_path):
     root = cifar_like_folder(tmp_path / "cifar")
     out = tmp_path / "recipe"
@@ -337,6 +343,7 @@ def test_digits_one_vs_rest(tmp_path):
         assert all(0 <= r[key] <= 1 for r in result["rows"])
 
 
+@STUDY
 def test_pooling_bank_benchmark(tmp_path):
     out = tmp_path / "pb"
     run_example("pooling_bank", ["--data", "digits", "--units", "3", "--max-epochs", "1",
@@ -368,6 +375,7 @@ def test_benchmark_result_files_name_command_device_and_versions(tmp_path):
     assert f"torch {result['versions']['torch']}" in md
 
 
+@STUDY
 def test_bf16_accuracy_benchmark(tmp_path, capsys, monkeypatch):
     """Units already in <out>_runs are read, not rerun; the others run the example in
     its precision; the summary compares bf16 with the spread between float32 seeds."""
@@ -442,6 +450,7 @@ def test_bf16_accuracy_benchmark(tmp_path, capsys, monkeypatch):
     assert result["summary"] == {}  # one float32 seed: no seed noise to compare with
 
 
+@STUDY
 def test_cifar10_score_fusion_benchmark(tmp_path):
     """SSIM and the AM fused per image, from the example's <class>.scores.npz: on test ranks,
     and on the training scores' distribution or standardization where the file keeps them."""
@@ -514,6 +523,7 @@ def test_cifar10_score_fusion_benchmark(tmp_path):
                     folder=ROOT / "benchmarks")
 
 
+@STUDY
 def test_cifar10_score_contrast_benchmark(tmp_path):
     """Spearman's rho of each score with image contrast, and each score minus its contrast
     line fitted on the training images, from the example's <class>.scores.npz."""

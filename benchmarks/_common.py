@@ -2,8 +2,9 @@
 line that reproduces a run, and the result files (``<out>.json`` + ``<out>.md``,
 each saying the command, the device and the package versions).
 
-The scripts import it as ``from _common import ...``: Python puts the folder
-of the script that runs (``benchmarks/``) first on ``sys.path``.
+The speed benchmarks import it as ``from _common import ...``: Python puts the
+folder of the script that runs (``benchmarks/``) first on ``sys.path``; the
+studies (``benchmarks/studies/``) put ``benchmarks/`` there first.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ def add_device_argument(parser, default: str = "auto") -> None:
 
 
 def command_line(script: str, argv) -> str:
-    """The command that reproduces this run, ``python benchmarks/<script> <arguments>``."""
+    """The command that reproduces this run, ``python benchmarks/[studies/]<script> <arguments>``."""
     args = list(argv) if argv is not None else sys.argv[1:]
-    return " ".join(["python", f"benchmarks/{Path(script).name}", *args])
+    path = Path(script).resolve().relative_to(Path(__file__).resolve().parents[1])
+    return " ".join(["python", path.as_posix(), *args])
 
 
 def versions_text(versions: dict) -> str:

@@ -36,10 +36,10 @@ if [ "${TINY:-0}" = 1 ]; then HALF="--max-epochs 1"; else HALF="--max-epochs 20"
   --device "$DEV" $HALF $CLASSES --json "$RES/cifar10_prior_20_epochs.json" \
   --markdown "$RES/cifar10_prior_20_epochs.md" --rows-dir "$RES/cifar10_prior_20_epochs_rows"
 if [ "${TINY:-0}" = 1 ]; then STUDY="--max-epochs 1 --image-size 32"; else STUDY=; fi
-[ -d "$DATA/mvtec_bottle_256" ] && step python3 benchmarks/prior_study.py --data bottle \
+[ -d "$DATA/mvtec_bottle_256" ] && step python3 benchmarks/studies/prior_study.py --data bottle \
   --root "$DATA/mvtec_bottle_256" --model-dir /tmp/skvqad-prior-cache --device "$DEV" $STUDY \
   --out "$RES/prior_bottle_gpu"
-[ -d "$DATA/mtd" ] && step python3 benchmarks/prior_study.py --data mtd --root "$DATA/mtd" \
+[ -d "$DATA/mtd" ] && step python3 benchmarks/studies/prior_study.py --data mtd --root "$DATA/mtd" \
   --model-dir /tmp/skvqad-prior-cache --device "$DEV" $STUDY --out "$RES/prior_mtd_gpu"
 # Issue #27: MVTec bottle at the paper's network (256 channels, D=256, M=512, 3 downsamplings,
 # 256 px), 100 epochs as the CPU row of the 64-channel network (about 21,000 images seen), with

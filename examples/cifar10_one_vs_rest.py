@@ -30,8 +30,8 @@ scores and the ``normal`` mask of the test images, so that other combinations
 of the scores can be evaluated later without retraining (e.g.
 ``roc_auc_score(f["normal"], f["ssim"])``), and the detector's columns on the
 class's training images (``f["train_ssim"]``, ...), on which such a
-combination would be calibrated (``benchmarks/cifar10_score_fusion.py`` and
-``benchmarks/cifar10_score_contrast.py`` read them). The paper's protocol at
+combination would be calibrated (``benchmarks/studies/cifar10_score_fusion.py`` and
+``benchmarks/studies/cifar10_score_contrast.py`` read them). The paper's protocol at
 the paper's network size takes most of an hour per class on 2 CPU cores, so
 run it in the background::
 
@@ -60,7 +60,7 @@ the ten classes on 2 cores), labelled as a proxy.
 
 ``--model-dir`` keeps each class's fitted detector (``<class>.skvqad``) and
 loads it instead of training when it is there, so that other scoring
-settings cost no retraining (``benchmarks/prior_study.py`` reads them); each
+settings cost no retraining (``benchmarks/studies/prior_study.py`` reads them); each
 class's training state is written there after each epoch
 (``<class>.checkpoint/``), so a class stopped mid-training resumes after its
 last completed epoch.

@@ -64,7 +64,7 @@ SETTINGS = {name: {"prior_radius": 0, **setting} for name, setting in {
     "SSIM+AM relative": {"score_map": "ssim+am", "alignment": "relative"},
     "AM bank": {"score_map": "am", "alignment": "bank"},
     "SSIM+AM bank": {"score_map": "ssim+am", "alignment": "bank"},
-    # Beyond the paper: the code prior (benchmarks/prior_study.py compares more settings).
+    # Beyond the paper: the code prior (benchmarks/studies/prior_study.py compares more settings).
     "prior": {"score_map": "prior", "alignment": "squared"},
     "prior r1": {"score_map": "prior", "alignment": "squared", "prior_radius": 1},
     "z(SSIM+AM, prior)": {"score_map": ("ssim+am", "prior"), "alignment": "squared"},

@@ -17,6 +17,7 @@ pytest.importorskip("matplotlib")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+STUDIES = ROOT / "benchmarks" / "studies"
 #: The smoke tests of the one-off studies of benchmarks/: run on purpose and by CI
 #: (``python -m pytest -m slow``), not in the default suite.
 STUDY = pytest.mark.slow
@@ -88,18 +89,19 @@ def test_magnetic_tile_refuses_a_bad_n_downsampling(tmp_path, capsys):
 
 
 @STUDY
-def test_mtd_postprocessing_benchmark(tmp_path):
+def test_postprocessing_study_on_mtd(tmp_path):
     root = mtd_like_folder(tmp_path / "mtd")
     out = tmp_path / "post"
-    run_example("mtd_postprocessing", ["--root", str(root), "--out", str(out), *TINY,
-                                       "--n-embeddings", "8", "--n-downsampling", "1"],
-                folder=ROOT / "benchmarks")
+    run_example("postprocessing", ["--data", "mtd", "--root", str(root), "--out", str(out), *TINY,
+                                   "--n-embeddings", "8", "--n-downsampling", "1"],
+                folder=STUDIES)
     result = json.loads(out.with_suffix(".json").read_text())
+    assert result["command"].startswith("python benchmarks/studies/postprocessing.py --data mtd")
     assert len(result["rows"]) == 20
     assert sum(r["settings"]["alignment"] == "relative" for r in result["rows"]) == 2
     assert {r["settings"]["score_map"] for r in result["rows"]} == {"ssim", "ssim+am"}
     assert all(0 <= r["all"]["pixel_auroc"] <= 1 for r in result["rows"])
-    assert set(result["rows"][0]["pixel_auroc_by_type"]) >= {"MT_Blowhole", "MT_Uneven"}
+    assert set(result["rows"][0]["by_type"]) >= {"MT_Blowhole", "MT_Uneven"}
     assert "1 downsamplings" in out.with_suffix(".md").read_text()
     # Every defect image is a test image: the shares are the types' mask pixels.
     from skvqad.datasets import load_folder_with_masks
@@ -117,10 +119,10 @@ def test_mtd_postprocessing_benchmark(tmp_path):
     assert f"Uneven {share['MT_Uneven']:.1%}" in out.with_suffix(".md").read_text()
 
 
-def test_mvtec_ad(tmp_path):
+def mvtec_like_folder(root):
     rng = np.random.default_rng(1)
     for name in ("gadget", "widget"):
-        cat = tmp_path / "mvtec" / name
+        cat = root / name
         for i in range(8):
             save(cat / "train" / "good" / f"{i:03d}.png", image(rng)[0])
         for i in range(3):
@@ -128,6 +130,32 @@ def test_mvtec_ad(tmp_path):
             img, mask = image(rng, defect=True)
             save(cat / "test" / "crack" / f"{i:03d}.png", img)
             save(cat / "ground_truth" / "crack" / f"{i:03d}_mask.png", mask)
+    return root
+
+
+@STUDY
+def test_postprocessing_study_on_a_kept_mvtec_model(tmp_path):
+    root = mvtec_like_folder(tmp_path / "mvtec")
+    run_example("mvtec_ad", ["--root", str(root), "--categories", "widget", "--out",
+                             str(tmp_path / "out"), *TINY, "--n-embeddings", "8",
+                             "--n-downsampling", "1", "--no-figures",
+                             "--model-dir", str(tmp_path / "models")])
+    out = tmp_path / "post"
+    argv = ["--data", "mvtec", "--root", str(root), "--category", "widget", "--image-size", "16",
+            "--model", str(tmp_path / "models" / "widget.skvqad"), "--device", "cpu",
+            "--out", str(out)]
+    run_example("postprocessing", argv, folder=STUDIES)
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert len(result["rows"]) == 20 and result["rows"][0]["setting"] == "as in the example"
+    assert result["rows"][1]["settings"]["dilation_radius"] == 0
+    assert all(0 <= r["all"]["pixel_auroc"] <= 1 for r in result["rows"])
+    assert "| dilation_radius=0 |" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit, match="needs --category and --model"):
+        run_example("postprocessing", [*argv[:4], "--out", str(out)], folder=STUDIES)
+
+
+def test_mvtec_ad(tmp_path):
+    mvtec_like_folder(tmp_path / "mvtec")
     # The first category must leave no setting behind for the second (scored as if alone).
     alone = tmp_path / "alone"
     run_example("mvtec_ad", ["--root", str(tmp_path / "mvtec"), "--categories", "widget",
@@ -244,9 +272,9 @@ def test_cifar10_one_vs_rest(tmp_path, capsys):
         for key in detector_columns:
             assert f[f"train_{key}"].dtype == np.float32 and len(f[f"train_{key}"]) == 6
         assert not np.array_equal(f["train_ssim"], f["train_am"])
-    # benchmarks/cifar10_score_fusion.py reads these files, training scores included.
+    # benchmarks/studies/cifar10_score_fusion.py reads these files, training scores included.
     run_example("cifar10_score_fusion", ["--rows-dir", str(rows), "--out", str(tmp_path / "fu")],
-                folder=ROOT / "benchmarks")
+                folder=STUDIES)
     fusion = json.loads((tmp_path / "fu.json").read_text())
     assert [r["class"] for r in fusion["rows"]] == ["airplane", "bird"]
     assert fusion["rows"][1]["ssim"] == pytest.approx(first["rows"][1]["ssim"], abs=1e-6)
@@ -317,7 +345,7 @@ def test_cifar10_recipe_benchmark(tmp_path):
     out = tmp_path / "recipe"
     run_example("cifar10_recipe", ["--data-dir", str(root), "--proxy", "--max-epochs", "1",
                                    "--classes", "bird", "--configs", "base", "restart-m16", "--seed", "3",
-                                   "--device", "cpu", "--out", str(out)], folder=ROOT / "benchmarks")
+                                   "--device", "cpu", "--out", str(out)], folder=STUDIES)
     result = json.loads(out.with_suffix(".json").read_text())
     assert [(r["config"], r["class"]) for r in result["rows"]] == [("base", "bird"),
                                                                  ("restart-m16", "bird")]
@@ -348,14 +376,14 @@ def test_pooling_bank_benchmark(tmp_path):
     out = tmp_path / "pb"
     run_example("pooling_bank", ["--data", "digits", "--units", "3", "--max-epochs", "1",
                                  "--bank-size", "50", "--device", "cpu", "--out", str(out)],
-                folder=ROOT / "benchmarks")
+                folder=STUDIES)
     row = json.loads(out.with_suffix(".json").read_text())["rows"][0]
     assert row["unit"] == "3" and row["bank"] == 50
     assert len(row["auroc"]) == 7 * 5 and all(0 <= v <= 1 for v in row["auroc"].values())
     assert "| ssim+am/bank |" in out.with_suffix(".md").read_text()
     root = mtd_like_folder(tmp_path / "mtd")
     run_example("pooling_bank", ["--data", "mtd", "--data-dir", str(root), "--max-epochs", "1",
-                                 "--device", "cpu", "--out", str(out)], folder=ROOT / "benchmarks")
+                                 "--device", "cpu", "--out", str(out)], folder=STUDIES)
     row = json.loads(out.with_suffix(".json").read_text())["rows"][0]
     assert set(row["pixel"]) == {"ssim", "am/squared", "am/relative", "am/bank", "ssim+am/squared",
                                  "ssim+am/relative", "ssim+am/bank"}
@@ -395,7 +423,7 @@ def test_bf16_accuracy_benchmark(tmp_path, capsys, monkeypatch):
     unit("bf16", 0, 0.93, 0.52)
     unit("bf16", 5, 0.93, 0.52)  # no float32 run of seed 5 to compare with
     bench = ["--out", str(out), "--seeds", "0", "1", "--device", "cpu"]
-    run_example("bf16_accuracy", bench, folder=ROOT / "benchmarks")
+    run_example("bf16_accuracy", bench, folder=STUDIES)
     assert capsys.readouterr().out.count("done before") == 3
     result = json.loads(out.with_suffix(".json").read_text())
     # bf16 of a seed right after its float32 run: a run cut short compares them first.
@@ -407,7 +435,7 @@ def test_bf16_accuracy_benchmark(tmp_path, capsys, monkeypatch):
     assert summary["within_seed_noise"] == {"ssim": True, "am": False, "ssim+am": True}
     md = out.with_suffix(".md").read_text()
     assert "| bf16 - fp32, same seed | | +0.030 | +0.020 | +0.000 | |" in md
-    run_example("bf16_accuracy", [*bench, "--bf16-seeds", "5"], folder=ROOT / "benchmarks")
+    run_example("bf16_accuracy", [*bench, "--bf16-seeds", "5"], folder=STUDIES)
     result = json.loads(out.with_suffix(".json").read_text())
     assert [(r["precision"], r["seed"]) for r in result["runs"]] == [
         ("fp32", 0), ("fp32", 1), ("bf16", 5)]
@@ -417,9 +445,9 @@ def test_bf16_accuracy_benchmark(tmp_path, capsys, monkeypatch):
     # A unit whose results were not run as its name says is refused.
     unit("bf16", 0, 0.93, 0.52, bf16=False)
     with pytest.raises(ValueError, match="bf16-seed0.json was run with other settings"):
-        run_example("bf16_accuracy", bench, folder=ROOT / "benchmarks")
+        run_example("bf16_accuracy", bench, folder=STUDIES)
     with pytest.raises(ValueError, match=r"fp32-seed0.json was run with other settings \(\['max_epochs'"):
-        run_example("bf16_accuracy", [*bench, "--digits-epochs", "3"], folder=ROOT / "benchmarks")
+        run_example("bf16_accuracy", [*bench, "--digits-epochs", "3"], folder=STUDIES)
 
     # A unit that is missing runs the example, in the precision it names: the command
     # that the benchmark builds runs here in this process (as `python <script> <argv>`
@@ -438,7 +466,7 @@ def test_bf16_accuracy_benchmark(tmp_path, capsys, monkeypatch):
     root = cifar_like_folder(tmp_path / "cifar")
     argv = ["--out", str(out), "--cifar-dir", str(root), "--datasets", "cifar10-quick",
             "--seeds", "0", "--bf16-seeds", "0", "--cifar-epochs", "1", "--device", "cpu"]
-    run_example("bf16_accuracy", argv, folder=ROOT / "benchmarks")
+    run_example("bf16_accuracy", argv, folder=STUDIES)
     result = json.loads(out.with_suffix(".json").read_text())
     assert [(r["precision"], r["dataset"]) for r in result["runs"]] == [
         ("fp32", "cifar10-quick"), ("bf16", "cifar10-quick")]
@@ -480,7 +508,7 @@ def test_cifar10_score_fusion_benchmark(tmp_path):
              am=ssim.astype(np.float32), **columns)
     out = tmp_path / "fusion"
     argv = ["--rows-dir", str(rows), "--out", str(out)]
-    run_example("cifar10_score_fusion", argv, folder=ROOT / "benchmarks")
+    run_example("cifar10_score_fusion", argv, folder=STUDIES)
     result = json.loads(out.with_suffix(".json").read_text())
     bird, cat = result["rows"]
     assert cat["class"] == "cat" and cat["n_test"] == 40 and cat["n_normal"] == 20
@@ -517,10 +545,10 @@ def test_cifar10_score_fusion_benchmark(tmp_path):
     # A file that lacks a score is named, and an empty folder is refused.
     np.savez(rows / "dog.scores.npz", normal=normal, ssim=ssim)
     with pytest.raises(ValueError, match="dog.scores.npz has no am, am-rel"):
-        run_example("cifar10_score_fusion", argv, folder=ROOT / "benchmarks")
+        run_example("cifar10_score_fusion", argv, folder=STUDIES)
     with pytest.raises(SystemExit, match="no <class>.scores.npz"):
         run_example("cifar10_score_fusion", ["--rows-dir", str(tmp_path / "none"), "--out", str(out)],
-                    folder=ROOT / "benchmarks")
+                    folder=STUDIES)
 
 
 @STUDY
@@ -545,7 +573,7 @@ def test_cifar10_score_contrast_benchmark(tmp_path):
                 "train_am-rel": rng.random(6)})
     out = tmp_path / "contrast"
     argv = ["--data-dir", str(root), "--rows-dir", str(rows), "--out", str(out)]
-    run_example("cifar10_score_contrast", argv, folder=ROOT / "benchmarks")
+    run_example("cifar10_score_contrast", argv, folder=STUDIES)
     (row,) = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert row["class"] == "bird"
     assert row["contrast_normal"] == pytest.approx(c[normal].mean())
@@ -559,7 +587,7 @@ def test_cifar10_score_contrast_benchmark(tmp_path):
     # Scores of other test images (another class's mask) are refused.
     np.savez(rows / "bird.scores.npz", normal=~normal, ssim=ssim, am=ssim, **{"am-rel": ssim})
     with pytest.raises(ValueError, match="other test images"):
-        run_example("cifar10_score_contrast", argv, folder=ROOT / "benchmarks")
+        run_example("cifar10_score_contrast", argv, folder=STUDIES)
 
 
 def test_cifar10_model_dir_and_rows_without_the_new_columns(tmp_path, capsys):

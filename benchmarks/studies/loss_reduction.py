@@ -7,12 +7,14 @@ trains the digits one-vs-rest protocol of ``examples/digits_one_vs_rest.py``
 (the same network and split) with each reduction, the same seeds, and
 reports the image AUROC of SSIM, AM and SSIM+AM per digit and their means::
 
-    python benchmarks/loss_reduction.py --out benchmarks/results/loss_reduction_digits_cpu
+    python benchmarks/studies/loss_reduction.py --out benchmarks/results/loss_reduction_digits_cpu
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
@@ -22,7 +24,9 @@ from sklearn.model_selection import train_test_split
 from skvqad import VQVAEAnomalyDetector
 from skvqad.utils import environment
 
-from _common import add_device_argument, command_line, provenance, write_results
+# _common lives in benchmarks/, beside the speed benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import add_device_argument, command_line, provenance, write_results  # noqa: E402
 
 MAPS = ("ssim", "am", "ssim+am")
 

@@ -40,7 +40,7 @@ in the output and left out.
 
 Command (no network runs; a second or two)::
 
-    python benchmarks/cifar10_score_fusion.py \\
+    python benchmarks/studies/cifar10_score_fusion.py \\
         --rows-dir benchmarks/results/cifar10_paper_cpu_rows \\
         --out benchmarks/results/cifar10_score_fusion_cpu
 """
@@ -48,13 +48,16 @@ Command (no network runs; a second or two)::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from _common import command_line, score_files, scores_made_on, write_results
+# _common lives in benchmarks/, beside the speed benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import command_line, score_files, scores_made_on, write_results  # noqa: E402
 
 #: Result key -> label of the single scores read from the files.
 SINGLE = {"ssim": "SSIM", "am": "AM", "am-rel": "rel. AM", "ssim+am": "SSIM+AM (product map)",

@@ -15,19 +15,19 @@ Data sets (``--data``):
 * ``digits``: scikit-learn's digits, one-vs-rest, the network and split of
   ``examples/digits_one_vs_rest.py`` (image AUROC);
 * ``cifar-proxy``: CIFAR-10 one-vs-rest with the proxy network of
-  ``benchmarks/cifar10_recipe.py`` (``restart``: 64 channels, D=64, 10
+  ``benchmarks/studies/cifar10_recipe.py`` (``restart``: 64 channels, D=64, 10
   epochs), ``--n-train`` training images per class, all test images
   (image AUROC; ``--data-dir`` an image folder);
 * ``mtd``: the Magnetic Tile Defect split of ``examples/magnetic_tile.py``
-  with the network of ``benchmarks/mtd_postprocessing.py`` (64 channels,
+  with the network of ``benchmarks/studies/postprocessing.py --data mtd`` (64 channels,
   M=128, 25 epochs, 128 px); image AUROC for every setting, and the pooled
   pixel AUROC, AUPRO and per-image pixel AUROC of each map (pooling does
   not change a map) (``--data-dir`` the folder holding ``MT_Free``, ...).
 
-    python benchmarks/pooling_bank.py --data digits --out benchmarks/results/pooling_bank_digits_cpu
-    python benchmarks/pooling_bank.py --data mtd --data-dir mtd \\
+    python benchmarks/studies/pooling_bank.py --data digits --out benchmarks/results/pooling_bank_digits_cpu
+    python benchmarks/studies/pooling_bank.py --data mtd --data-dir mtd \\
         --out benchmarks/results/pooling_bank_mtd_cpu
-    python benchmarks/pooling_bank.py --data cifar-proxy --data-dir cifar10-jpg \\
+    python benchmarks/studies/pooling_bank.py --data cifar-proxy --data-dir cifar10-jpg \\
         --out benchmarks/results/pooling_bank_cifar_proxy_cpu
 
 Results go to ``<out>.json`` and ``<out>.md``, rewritten after each network
@@ -52,10 +52,12 @@ from skvqad.datasets import load_folder_with_masks, load_image_folder
 from skvqad.metrics import pixel_report
 from skvqad.utils import environment
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 from magnetic_tile import DEFECTS, split  # noqa: E402
 
-from _common import add_device_argument, command_line, versions_text
+# _common lives in benchmarks/, beside the speed benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import add_device_argument, command_line, versions_text  # noqa: E402
 
 POOLINGS = ("mean", "max", 0.9, 0.99, 0.999)
 MAPS = [("ssim", "squared")] + [(m, a) for m in ("am", "ssim+am")

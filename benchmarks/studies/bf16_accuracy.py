@@ -14,9 +14,9 @@ as the native instructions do, so the accuracy is expected to be close to
 the fast path's (their summation order and denormal handling differ; not
 measured on native hardware here). Commands::
 
-    python benchmarks/bf16_accuracy.py --out benchmarks/results/bf16_accuracy_cpu \\
+    python benchmarks/studies/bf16_accuracy.py --out benchmarks/results/bf16_accuracy_cpu \\
         --cifar-dir cifar10-jpg --device cpu
-    python benchmarks/bf16_accuracy.py --out /tmp/bf16 --digits-epochs 1 --seeds 0 --device cpu
+    python benchmarks/studies/bf16_accuracy.py --out /tmp/bf16 --digits-epochs 1 --seeds 0 --device cpu
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import add_device_argument, command_line, versions_text, write_results
+# _common lives in benchmarks/, beside the speed benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import add_device_argument, command_line, versions_text, write_results  # noqa: E402
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 #: Data set -> (example script, score columns of its JSON).
 DATASETS = {
     "digits": ("digits_one_vs_rest.py", ("ssim", "am", "ssim+am")),

@@ -34,17 +34,18 @@ on all 10,000 test images (no training).
 
 Commands::
 
-    python benchmarks/prior_study.py --data bottle --root <mvtec_bottle_256> \\
+    python benchmarks/studies/prior_study.py --data bottle --root <mvtec_bottle_256> \\
         --model-dir <cache> --out benchmarks/results/prior_bottle_cpu
-    python benchmarks/prior_study.py --data mtd --root <mtd> --model-dir <cache> \\
+    python benchmarks/studies/prior_study.py --data mtd --root <mtd> --model-dir <cache> \\
         --out benchmarks/results/prior_mtd_cpu
-    python benchmarks/prior_study.py --data cifar10 --root <cifar10-jpg> \\
+    python benchmarks/studies/prior_study.py --data cifar10 --root <cifar10-jpg> \\
         --model-dir <models of the --proxy run> --out benchmarks/results/prior_cifar10_proxy_cpu
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -59,7 +60,9 @@ from skvqad.datasets import load_folder_with_masks, load_image_folder, load_mvte
 from skvqad.metrics import pixel_report
 from skvqad.utils import environment
 
-from _common import add_device_argument, command_line, provenance, write_results
+# _common lives in benchmarks/, beside the speed benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import add_device_argument, command_line, provenance, write_results  # noqa: E402
 
 #: Every setting names every parameter that another one changes (set_params keeps the rest).
 _BASE = {"alignment": "squared", "prior_radius": 0, "prior_smoothing": 0.5}

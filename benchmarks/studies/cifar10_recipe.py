@@ -41,7 +41,7 @@ Training configurations (the smaller proxy network when ``--proxy``):
   ``restart-down3``: tighter bottlenecks, ``restart`` with 128 to 16 codes,
   or with a third downsampling (a 4x4 latent grid at 32 px).
 
-    python benchmarks/cifar10_recipe.py --data-dir cifar10-jpg --proxy \
+    python benchmarks/studies/cifar10_recipe.py --data-dir cifar10-jpg --proxy \
         --out benchmarks/results/cifar10_recipe_cpu
 
 Results go to ``<out>.json`` (every AUROC) and ``<out>.md`` (the summary),
@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -64,7 +65,9 @@ from skvqad.datasets import load_image_folder
 from skvqad.maps import ssim
 from skvqad.utils import environment
 
-from _common import add_device_argument, command_line, versions_text
+# _common lives in benchmarks/, beside the speed benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import add_device_argument, command_line, versions_text  # noqa: E402
 
 PAPER_SSIM_AM = {"airplane": 0.69, "automobile": 0.65, "bird": 0.65, "cat": 0.63, "deer": 0.64,
                  "dog": 0.67, "frog": 0.63, "horse": 0.63, "ship": 0.74, "truck": 0.65}

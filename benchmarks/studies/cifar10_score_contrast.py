@@ -22,7 +22,7 @@ class:
 
 Command (no network runs; reading the images takes about a minute)::
 
-    python benchmarks/cifar10_score_contrast.py --data-dir cifar10-jpg \\
+    python benchmarks/studies/cifar10_score_contrast.py --data-dir cifar10-jpg \\
         --rows-dir benchmarks/results/cifar10_paper_cpu_rows \\
         --out benchmarks/results/cifar10_score_contrast_cpu
 """
@@ -30,6 +30,7 @@ Command (no network runs; reading the images takes about a minute)::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,9 @@ from sklearn.metrics import roc_auc_score
 
 from skvqad.datasets import load_image_folder
 
-from _common import command_line, score_files, scores_made_on, write_results
+# _common lives in benchmarks/, beside the speed benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import command_line, score_files, scores_made_on, write_results  # noqa: E402
 
 #: Result key -> label of the scores examined.
 SCORES = {"ssim": "SSIM", "am": "AM", "am-rel": "rel. AM"}

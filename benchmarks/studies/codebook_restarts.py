@@ -7,19 +7,23 @@ batch alone made duplicates that died again) and prints each epoch's
 ``codes_restarted`` and ``codes_used`` from the history. Run it with two
 versions of skvqad to compare them (e.g. ``PYTHONPATH=<other checkout>``)::
 
-    python benchmarks/codebook_restarts.py --data-dir cifar10-jpg \
+    python benchmarks/studies/codebook_restarts.py --data-dir cifar10-jpg \
         --out benchmarks/results/codebook_restarts_cpu
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from skvqad import VQVAEAnomalyDetector
 from skvqad.datasets import load_image_folder
 from skvqad.utils import environment
 
-from _common import add_device_argument, command_line, provenance, write_results
+# _common lives in benchmarks/, beside the speed benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import add_device_argument, command_line, provenance, write_results  # noqa: E402
 
 
 def main(argv=None):

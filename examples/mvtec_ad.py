@@ -183,6 +183,8 @@ def main(argv=None):
     parser.add_argument("--n-downsampling", type=int, help="default: the detector's auto (3 at 256 px)")
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--dilation-radius", type=int, default=8)
+    parser.add_argument("--loss-reduction", choices=["mean", "sum"], default="mean",
+                        help="each term of eq. 4 averaged (the default) or summed per image")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--mixed-precision", choices=["auto", "true", "false"], default="auto")
     parser.add_argument("--device", default="auto")
@@ -203,7 +205,8 @@ def main(argv=None):
         embedding_dim=args.embedding_dim or args.hidden_channels,
         n_embeddings=args.n_embeddings, n_downsampling=args.n_downsampling or "auto",
         dilation_radius=args.dilation_radius, max_epochs=args.max_epochs,
-        batch_size=args.batch_size, mixed_precision=precision, device=args.device,
+        batch_size=args.batch_size, loss_reduction=args.loss_reduction,
+        mixed_precision=precision, device=args.device,
         random_state=args.random_state,
     )
     results = {}

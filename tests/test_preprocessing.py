@@ -117,3 +117,17 @@ def test_a_failing_fit_leaves_the_last_fit_whole():
     # A refit with in_range="fit" keeps no depth from the earlier fit (it reads none).
     scaler.set_params(in_range="fit").fit(X16.astype(np.int64) // 300)
     assert not hasattr(scaler, "integer_bits_") and scaler.data_max_ == 23 * 2000 // 300
+
+
+@pytest.mark.parametrize("shape", [(16,), (0, 4), (2, 2, 2, 2), (4.0, 4), (4, -4)])
+@pytest.mark.parametrize("make", [
+    lambda s: IntensityScaler(image_shape=s), lambda s: Grayscale(image_shape=s),
+    lambda s: ImageResizer(size=(2, 2), image_shape=s),
+    lambda s: VQVAEAnomalyDetector(image_shape=s, device="cpu"),
+])
+def test_a_malformed_image_shape_is_refused_with_one_message(make, shape):
+    """The detector and the transformers share one check (and one message) of image_shape."""
+    X = np.zeros((3, 16))
+    with pytest.raises(ValueError, match=r"image_shape must be \(H, W\) or \(H, W, C\) of positive "
+                                         r"ints, got"):
+        make(shape).fit(X)

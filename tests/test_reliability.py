@@ -184,7 +184,7 @@ def test_fits_in_threads_equal_sequential_fits_and_leave_the_global_rng(tiny_par
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    X = make_stripes(96, seed=5)
+    X = make_stripes(64, seed=5)
     params = dict(tiny_params, max_epochs=2, batch_size=16, n_embeddings=16)
     del params["random_state"]
     want = [VQVAEAnomalyDetector(**params, random_state=seed).fit(X).score_samples(X)

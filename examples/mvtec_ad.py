@@ -6,7 +6,10 @@ category, trained on its defect-free training images resized to 256 x 256
 (3 downsamplings, a 32 x 32 latent grid, M = 512, D = 256), and the pooled
 pixel AUROC of VQ-VAE SSIM and SSIM+AM on the test images, printed next to
 Table I. Beside them: the AM alone, the relative and bank alignments, AUPRO,
-per-image pixel AUROC and image AUROC (mean, max and 99th-percentile pooling).
+per-image pixel AUROC and image AUROC (mean, max and 99th-percentile pooling),
+and a pixel baseline fitted on the same images in the same run, the squared
+error of each pixel's PCA reconstruction
+(:func:`skvqad.baselines.pca_residual_maps`).
 Figures of the best and worst test images of each category are saved (paper
 Fig. 2 layout; threshold: the 99.5th percentile of the maps of the good test
 images).
@@ -36,6 +39,7 @@ import numpy as np
 from sklearn.base import clone
 
 from skvqad import VQVAEAnomalyDetector
+from skvqad.baselines import pca_residual_maps
 from skvqad.datasets import load_mvtec_ad
 from skvqad.detector import SCORING_PARAMS
 from skvqad.metrics import pixel_auroc, pixel_report
@@ -69,6 +73,8 @@ SETTINGS = {name: {"prior_radius": 0, **setting} for name, setting in {
     "prior r1": {"score_map": "prior", "alignment": "squared", "prior_radius": 1},
     "z(SSIM+AM, prior)": {"score_map": ("ssim+am", "prior"), "alignment": "squared"},
 }.items()}
+#: The pixel baseline's name in the reports.
+BASELINE = "PCA residual (pixels)"
 #: Image-score poolings reported beside the mean (pixel metrics do not depend on them).
 POOLINGS = {"max": "max", "q99": 0.99}
 
@@ -115,6 +121,8 @@ def run_category(template, data, category, out, model_dir, figures=True):
                 "image_auroc"] for pool in POOLINGS if f"{name}|{pool}" in pooled}
         reports[name] = report
     score_seconds = time.perf_counter() - start
+    reports[BASELINE] = pixel_report(data.masks, pca_residual_maps(data.X_train, data.X_test),
+                                     groups=groups)
 
     m = maps["SSIM+AM"]
     threshold = threshold_from_normal(m[groups == "good"], quantile=0.995)
@@ -151,7 +159,7 @@ def table_rows(results):
             f"{r['SSIM+AM']['aupro']:.3f} | {r['SSIM+AM']['image_auroc']:.3f} | "
             + " | ".join(f"{r[k][m]:.3f}" if k in r else "-" for k, m in (
                 ("prior", "pixel_auroc"), ("prior r1", "pixel_auroc"),
-                ("z(SSIM+AM, prior)", "image_auroc")))
+                ("z(SSIM+AM, prior)", "image_auroc"), (BASELINE, "pixel_auroc")))
             + f" | {result['train_minutes']:.0f} |")
     return rows
 
@@ -228,8 +236,8 @@ def main(argv=None):
                        for device, v in sorted(envs))
     table = ["| category | VQ-VAE SSIM (paper) | VQ-VAE SSIM+AM (paper) | SSIM | AM | SSIM+AM "
              "| SSIM+AM relative | SSIM+AM bank | AUPRO SSIM+AM | image AUROC SSIM+AM | prior "
-             "| prior r1 | image AUROC z(SSIM+AM, prior) | training (min) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *table_rows(results)]
+             "| prior r1 | image AUROC z(SSIM+AM, prior) | PCA residual (pixels) | training (min) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *table_rows(results)]
     detail = ["| category | setting | pooled pixel AUROC | per-image pixel AUROC | AUPRO "
               "| image AUROC (mean) | image AUROC (max) | image AUROC (q99) |",
               "|---|---|---|---|---|---|---|---|", *detail_rows(results)]

@@ -29,7 +29,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .thresholds import CONTAMINATION_CONSTRAINT, offset_from_scores
 
-__all__ = ["KNNDistance", "PCAReconstructionError", "pixel_baselines", "flatten_images"]
+__all__ = ["KNNDistance", "PCAReconstructionError", "pixel_baselines", "pca_residual_maps",
+           "flatten_images"]
 
 
 class _ThresholdMixin(OutlierMixin):
@@ -256,6 +257,55 @@ def flatten_images(X) -> np.ndarray:
     X = np.asarray(X)
     scale = 255.0 if X.dtype == np.uint8 else 1.0
     return (X.reshape(len(X), -1).astype(np.float32) / np.float32(scale))
+
+
+def pca_residual_maps(X_train, X, n_components=0.95, random_state=0) -> np.ndarray:
+    """A pixel map baseline: the squared error of each pixel's PCA reconstruction.
+
+    A PCA of the training images' pixels (:func:`flatten_images`) keeps
+    ``n_components``; each image of ``X`` is projected and reconstructed, and
+    its per-value squared residual, averaged over the channels, is its map:
+    the simple thing to put beside an anomaly map (the pixels that the normal
+    images' main modes of variation do not explain).
+
+    Parameters
+    ----------
+    X_train : array-like of shape (n, H, W) or (n, H, W, C)
+        Normal images (``uint8`` or floats in [0, 1]).
+    X : array-like of shape (m, H, W) or (m, H, W, C)
+        Images of the same shape to map.
+    n_components : int or float, default=0.95
+        Passed to :class:`~sklearn.decomposition.PCA` (a float: that
+        fraction of the training variance).
+    random_state : int, RandomState instance or None, default=0
+        Passed to :class:`~sklearn.decomposition.PCA`.
+
+    Returns
+    -------
+    ndarray of shape (m, H, W), float32
+        Higher = more anomalous.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvqad.baselines import pca_residual_maps
+    >>> rng = np.random.default_rng(0)
+    >>> normal = np.repeat(rng.uniform(0.3, 0.7, size=(40, 1, 1)), 16, axis=1).reshape(40, 4, 4)
+    >>> odd = normal[:1].copy()
+    >>> odd[0, 1, 2] = 1.0
+    >>> m = pca_residual_maps(normal, odd, n_components=1)
+    >>> m.shape, [int(i) for i in np.unravel_index(m[0].argmax(), m[0].shape)]
+    ((1, 4, 4), [1, 2])
+    """
+    X = np.asarray(X)
+    train, test = flatten_images(X_train), flatten_images(X)
+    if train.shape[1] != test.shape[1]:
+        raise ValueError(f"X has images of shape {X.shape[1:]}, but X_train of shape "
+                         f"{np.shape(X_train)[1:]}.")
+    pca = PCA(n_components=n_components, random_state=random_state).fit(train)
+    residual = (test - pca.inverse_transform(pca.transform(test))) ** 2
+    channels = X.shape[3] if X.ndim == 4 else 1
+    return residual.reshape(len(X), X.shape[1], X.shape[2], channels).mean(axis=-1)
 
 
 def pixel_baselines(random_state=0) -> dict[str, Pipeline]:

@@ -70,3 +70,29 @@ def test_baselines_refuse_the_contamination_the_detector_refuses(data, contamina
                 VQVAEAnomalyDetector(contamination=contamination, max_epochs=1, device="cpu")):
         with pytest.raises(InvalidParameterError, match="'contamination' parameter"):
             est.fit(data[0])
+
+
+def test_pca_residual_maps_match_a_numpy_projection():
+    """Per-pixel squared residual of a rank-k PCA reconstruction, channels averaged."""
+    from skvqad.baselines import pca_residual_maps
+
+    rng = np.random.default_rng(3)
+    train = rng.random((30, 5, 4, 3)).astype(np.float32)
+    test = rng.random((6, 5, 4, 3)).astype(np.float32)
+    flat = train.reshape(30, -1).astype(np.float64)
+    mean = flat.mean(axis=0)
+    _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)
+    basis = vt[:4]
+    centred = test.reshape(6, -1) - mean
+    residual = (centred - centred @ basis.T @ basis) ** 2
+    want = residual.reshape(6, 5, 4, 3).mean(axis=-1)
+    got = pca_residual_maps(train, test, n_components=4)
+    assert got.shape == (6, 5, 4)
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6)
+    # uint8 images are read as intensities / 255, as the detector reads them.
+    np.testing.assert_allclose(
+        pca_residual_maps((train * 255).round().astype(np.uint8),
+                          (test * 255).round().astype(np.uint8), n_components=4),
+        want, atol=1e-2)
+    with pytest.raises(ValueError, match="X_train of shape"):
+        pca_residual_maps(train, test[:, :4])

@@ -174,8 +174,10 @@ def test_mvtec_ad(tmp_path):
     module = importlib.util.module_from_spec(
         importlib.util.spec_from_file_location("m", EXAMPLES / "mvtec_ad.py"))
     module.__spec__.loader.exec_module(module)
-    assert sorted(reports) == sorted(module.SETTINGS)
-    for name, report in reports.items():
+    assert sorted(reports) == sorted([*module.SETTINGS, module.BASELINE])
+    assert 0 <= reports[module.BASELINE]["all"]["pixel_auroc"] <= 1
+    for name in module.SETTINGS:
+        report = reports[name]
         assert 0 <= report["all"]["pixel_auroc"] <= 1
         # Fused maps are calibrated under the mean pooling only.
         fused = not isinstance(module.SETTINGS[name]["score_map"], str)
@@ -225,13 +227,15 @@ def test_ucsd_ped(tmp_path, subset, folder):
     run_example("ucsd_ped", ["--root", str(tmp_path), "--subset", subset,
                              "--out", str(tmp_path / "out"), *TINY])
     result = json.loads((tmp_path / "out" / "ucsd.json").read_text())
-    assert set(result["reports"]) == {"SSIM", "SSIM+AM", "prior r1", "z(SSIM+AM, prior r1)"}
+    assert set(result["reports"]) == {"SSIM", "SSIM+AM", "prior r1", "z(SSIM+AM, prior r1)",
+                                      "PCA residual (pixels)"}
     assert all(0 <= r[k] <= 1 for r in result["reports"].values()
                for k in ("pixel_auroc", "aupro", "image_auroc"))
     assert (tmp_path / "out" / "ucsd.png").exists()
     table = (tmp_path / "out" / "ucsd.md").read_text()
     assert f"pixel AUROC, {subset}" in table
     assert ("(paper)" in table) == (subset == "ped1") and "nan" not in table
+    assert "PCA residual (pixels) |" in table
 
 
 def cifar_like_folder(root, classes=("airplane", "automobile", "bird"), n_train=6, n_test=4):

@@ -51,11 +51,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
 from skvqad import VQVAEAnomalyDetector
-from skvqad.baselines import flatten_images, pixel_baselines
+from skvqad.baselines import pca_residual_maps, pixel_baselines
 from skvqad.datasets import load_folder_with_masks, load_image_folder, load_mvtec_ad
 from skvqad.metrics import pixel_report
 from skvqad.utils import environment
@@ -120,15 +119,6 @@ def load_industrial(data, root, image_size):
     test = np.setdiff1d(np.arange(len(bunch.images)), train)
     return (bunch.images[train], bunch.images[test], bunch.masks[test],
             np.asarray(bunch.defect_types)[test])
-
-
-def pca_residual_maps(X_train, X_test):
-    """Per-pixel squared error of a PCA reconstruction (95 % of the variance), channels averaged."""
-    train, test = flatten_images(X_train), flatten_images(X_test)
-    pca = PCA(n_components=0.95, random_state=0).fit(train)
-    residual = (test - pca.inverse_transform(pca.transform(test))) ** 2
-    shape = X_test.shape[1:3] + ((X_test.shape[3],) if X_test.ndim == 4 else (1,))
-    return residual.reshape(len(X_test), *shape).mean(axis=-1)
 
 
 def run_industrial(args):

@@ -284,11 +284,10 @@ def pixel_auroc(masks, maps) -> float:
     buffer of ``maps.size`` values in the dtype of ``maps`` (float32 maps: 4
     bytes per pixel) and sorted in place; ranks are then counted by
     ``searchsorted`` in chunks of 2^20 queries. Peak extra memory is about
-    ``maps.itemsize * maps.size + 40 MB``. Measured on 1,000 maps of
-    256 x 256 float32 values (65.5 M pixels), 2 CPU cores: 0.30 GB and
-    2-3 s, where ``roc_auc_score`` on the same pixels takes 3.2 GB and 90 s
-    (for the same result, to the last bit). Non-boolean masks are converted
-    block by block, never as a whole.
+    ``maps.itemsize * maps.size + 40 MB``, where
+    :func:`~sklearn.metrics.roc_auc_score` on the same pixels holds several
+    float64 and int64 copies of them (for the same result, to the last bit).
+    Non-boolean masks are converted block by block, never as a whole.
 
     Examples
     --------
@@ -438,9 +437,7 @@ def aupro(masks, maps, fpr_limit: float = 0.3) -> float:
     float64 weight and, while they are sorted, an int64 index and a copy of
     the weight; plus a block of about 4 M pixels of workspace (int32
     labels). About ``maps.itemsize * maps.size + 24 * n_anomalous + 40 MB``
-    at the peak. Measured on 1,000 maps of 256 x 256 float32 values, 2 CPU
-    cores: 0.32 GB and 3 s with 2.6 % defective pixels, 0.57 GB and 6 s
-    with 20 % (the official code allocates over 20 bytes per pixel: 1.3 GB).
+    at the peak (the official code allocates over 20 bytes per pixel).
 
     Examples
     --------

@@ -55,9 +55,9 @@ X_FITTED_DOC: dict[str, list[str]] = {
 }
 
 #: The scoring parameters of :class:`~skvqad.VQVAEAnomalyDetector` (``SCORING_PARAMS``),
-#: described once: the detector, :meth:`~skvqad.VQVAEAnomalyDetector.score_samples_multi`'s
-#: settings and :func:`skvqad.maps.anomaly_map` take them by the same names, with the same
-#: defaults.
+#: described once: the detector and :meth:`~skvqad.VQVAEAnomalyDetector.score_samples_multi`'s
+#: settings take them all, :func:`skvqad.maps.anomaly_map` the six that shape an SSIM or
+#: dilated map, by the same names and with the same defaults.
 SCORING_PARAM_DOCS: dict[str, list[str]] = {
     "score_map": [
         'score_map : {"ssim+am", "ssim", "am", "prior"} or tuple, default="ssim+am"',

@@ -244,11 +244,11 @@ def check_fitted_images(X, estimator, integer_bits=None) -> np.ndarray:
                      f"on images of {fitted[0]}x{fitted[1]} pixels.")
 
 
-def inlier_mask(y, n_samples: int) -> np.ndarray:
+def inlier_mask(y, n_samples: int, stacklevel: int = 2) -> np.ndarray:
     """The images a detector trains on when ``fit`` is given labels ``y``: ``y == 1``.
 
     Raises ``ValueError`` when ``y`` has another length than ``X`` or no
-    1; warns when it holds values besides 1 and -1.
+    1; warns (at ``stacklevel``) when it holds values besides 1 and -1.
     """
     y = column_or_1d(y, warn=True)
     if len(y) != n_samples:
@@ -265,7 +265,7 @@ def inlier_mask(y, n_samples: int) -> np.ndarray:
             f"y holds values {sorted(others)} besides 1 (normal) and -1 (anomalous); "
             f"only the {int(mask.sum())} images with y == 1 are used for training.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=stacklevel,
         )
     return mask
 

@@ -34,11 +34,7 @@ from .maps import anomaly_maps as _anomaly_maps
 from .model import reconstruction
 from .thresholds import offset_from_scores
 
-#: The detector's parameters that act at scoring time only: those that shape a
-#: map (:data:`skvqad.maps.MAP_PARAMS`, same names, same defaults) and the
-#: pooling of each map into a score. Changing them needs no retraining, they are
-#: not part of the ``memory`` cache key, and
-#: :meth:`~skvqad.VQVAEAnomalyDetector.score_samples_multi` accepts them.
+#: The scoring parameters (documented as :data:`skvqad.detector.SCORING_PARAMS`).
 SCORING_PARAMS = (*MAP_PARAMS, "score_pooling")
 
 #: scikit-learn's constraints of the scoring parameters (with ``batch_size``), for the

@@ -298,10 +298,11 @@ def pca_residual_maps(X_train, X, n_components=0.95, random_state=0) -> np.ndarr
     ((1, 4, 4), [1, 2])
     """
     X = np.asarray(X)
+    if X.ndim not in (3, 4) or X.shape[1:] != np.shape(X_train)[1:]:
+        raise ValueError(f"X and X_train must hold images of one shape, (n, H, W) or "
+                         f"(n, H, W, C): got X of shape {X.shape} and X_train of shape "
+                         f"{np.shape(X_train)}.")
     train, test = flatten_images(X_train), flatten_images(X)
-    if train.shape[1] != test.shape[1]:
-        raise ValueError(f"X has images of shape {X.shape[1:]}, but X_train of shape "
-                         f"{np.shape(X_train)[1:]}.")
     pca = PCA(n_components=n_components, random_state=random_state).fit(train)
     residual = (test - pca.inverse_transform(pca.transform(test))) ** 2
     channels = X.shape[3] if X.ndim == 4 else 1

@@ -4,7 +4,7 @@
 builds a :class:`~skvqad.net.VQVAENet` (skorch) around a
 :class:`~skvqad.model.VQVAE` and runs skorch's ``fit``; the loss of each batch
 is :class:`~skvqad.model.VQVAELoss`. ``score_samples`` validates the images
-and hands them, batch by batch, to a :class:`skvqad._scoring.Scorer`, which
+and hands them, batch by batch, to a ``skvqad._scoring.Scorer``, which
 runs the net once per batch, turns its outputs into anomaly maps with
 :func:`skvqad.maps.anomaly_maps` and pools each map into the image's score.
 """
@@ -30,6 +30,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted, check_memory
 
+from . import _scoring
 from ._docstrings import SCORING_PARAM_DOCS, X_FITTED_DOC, fill_doc
 from ._images import (
     DataRangeWarning,
@@ -46,7 +47,6 @@ from ._images import (
 from ._model_file import read_detector, write_detector
 from ._scoring import (
     SCORING_CONSTRAINTS,
-    SCORING_PARAMS,
     Scorer,
     check_scoring_params,
     latent_statistics,
@@ -57,6 +57,13 @@ from .net import CodebookRestart, build_net, resolve_device, train_net, training
 from .thresholds import CONTAMINATION_CONSTRAINT
 
 __all__ = ["VQVAEAnomalyDetector", "SCORING_PARAMS"]
+
+#: The detector's parameters that act at scoring time only: those that shape a
+#: map (:data:`skvqad.maps.MAP_PARAMS`, same names, same defaults) and the
+#: pooling of each map into a score. Changing them needs no retraining, they are
+#: not part of the ``memory`` cache key, and
+#: :meth:`VQVAEAnomalyDetector.score_samples_multi` accepts them.
+SCORING_PARAMS = _scoring.SCORING_PARAMS
 
 
 @fill_doc({**SCORING_PARAM_DOCS, **X_FITTED_DOC})
@@ -443,7 +450,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         self._scoring_params()
         X, shape = check_images(X, image_shape=self.image_shape, estimator=self)
         if y is not None:
-            X = X[inlier_mask(y, len(X))]
+            X = X[inlier_mask(y, len(X), stacklevel=5)]  # the line that called fit
         # Tabular data (2-D, no image_shape) is min-max scaled per feature.
         self.feature_range_ = (
             (X.min(axis=0), X.max(axis=0)) if is_tabular(X.ndim, self.image_shape) else None
@@ -508,7 +515,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         """Set ``score_calibration_``, ``calibration_params_``, ``offset_`` and ``map_scale_``.
 
         From validated normal images ``X`` under the current scoring
-        parameters (:meth:`skvqad._scoring.Scorer.calibrate`); ``training``:
+        parameters (``skvqad._scoring.Scorer.calibrate``); ``training``:
         ``X`` are the images counted in ``code_counts_``.
         """
         fitted = self._scorer().calibrate(self._iter_batches(X), self._scoring_params(),
@@ -629,7 +636,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             warn_clipped(outside, X.size, stacklevel=5)
 
     def _scorer(self) -> Scorer:
-        """The fitted state that scoring reads (:class:`skvqad._scoring.Scorer`)."""
+        """The fitted state that scoring reads (``skvqad._scoring.Scorer``)."""
         return Scorer(self.net_, 2**self.n_downsampling_, getattr(self, "bank_", None),
                       getattr(self, "code_counts_", None),
                       getattr(self, "score_calibration_", None),

@@ -94,5 +94,6 @@ def test_pca_residual_maps_match_a_numpy_projection():
         pca_residual_maps((train * 255).round().astype(np.uint8),
                           (test * 255).round().astype(np.uint8), n_components=4),
         want, atol=1e-2)
-    with pytest.raises(ValueError, match="X_train of shape"):
-        pca_residual_maps(train, test[:, :4])
+    for bad in (test[:, :4], test.transpose(0, 2, 1, 3), test.reshape(6, -1)):
+        with pytest.raises(ValueError, match="images of one shape"):
+            pca_residual_maps(train, bad)

@@ -30,7 +30,7 @@ def test_grid_search_on_a_local_dask_cluster(tiny_params, tmp_path, client):
     y = np.ones(40, dtype=int)
     y[::4] = -1
     X[y == -1, 4:12, 4:12] = 1.0
-    grid = {"n_embeddings": [4, 8], "dilation_radius": [1]}
+    grid = {"n_embeddings": [4, 8], "dilation_radius": [0, 1]}
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     serial = GridSearchCV(VQVAEAnomalyDetector(**tiny_params), grid, scoring="roc_auc", cv=cv).fit(X, y)
 

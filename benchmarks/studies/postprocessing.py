@@ -113,10 +113,14 @@ def mtd(args):
             n_downsampling=args.n_downsampling, max_epochs=args.max_epochs, batch_size=32,
             codebook_restart=args.codebook_restart, device=args.device, random_state=0,
         ).fit(data.images[train])
-    extra = {"fit_seconds": time.perf_counter() - start, "anomalous_pixel_share": share,
-             "mask_coverage": coverage,
-             "codes_used": [int(c) for c in detector.history_[:, "codes_used"]]}
-    notes = ["Split as in examples/magnetic_tile.py. Each defect type's share of the anomalous "
+    fit_seconds = None if args.model else time.perf_counter() - start
+    codes = [int(c) for c in detector.history_[:, "codes_used"]]
+    extra = {"fit_seconds": fit_seconds, "anomalous_pixel_share": share,
+             "mask_coverage": coverage, "codes_used": codes}
+    trained = (f"loaded from {args.model}" if args.model
+               else f"trained here in {fit_seconds:.0f} s")
+    notes = [f"The network was {trained}; {codes[-1]} codes used in its last epoch. "
+             "Split as in examples/magnetic_tile.py. Each defect type's share of the anomalous "
              "test pixels (what weighs it in the pooled figure) and the mean fraction of its "
              "images that its masks cover: "
              + "; ".join(f"{d[3:]} {share[d]:.1%} ({coverage[d]:.1%})" for d in DEFECTS) + "."]

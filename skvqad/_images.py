@@ -6,10 +6,14 @@ method, not as input plumbing. Never modifies the caller's array.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from numbers import Integral
+from pathlib import Path
 
 import numpy as np
+import sklearn
 from sklearn.utils import check_array, column_or_1d
 
 __all__ = [
@@ -290,8 +294,28 @@ def count_clipped(X: np.ndarray, feature_range=None) -> int:
     return int(np.count_nonzero((X < 0) | (X > 1)))
 
 
-def warn_clipped(outside: int, size: int, stacklevel: int = 2) -> None:
-    """Issue the :class:`DataRangeWarning` for ``outside`` clipped values of ``size``."""
+#: Source folders whose frames a warning skips to reach the user's line: this package's
+#: and scikit-learn's (its fit wrappers, pipelines and searches call into skvqad).
+_LIBRARY_FOLDERS = tuple(str(Path(m.__file__).resolve().parent) + os.sep
+                         for m in (sys.modules[__package__], sklearn))
+
+
+def _outside_stacklevel() -> int:
+    """The ``stacklevel`` that makes the caller's warning name the first line outside skvqad
+    and scikit-learn: the user's call, through generators and wrappers alike."""
+    frame, level = sys._getframe(2), 2  # the frame of the caller's caller
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_FOLDERS):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_clipped(outside: int, size: int, stacklevel: int | None = None) -> None:
+    """Issue the :class:`DataRangeWarning` for ``outside`` clipped values of ``size``.
+
+    ``stacklevel`` None names the first line outside skvqad and scikit-learn.
+    """
+    if stacklevel is None:
+        stacklevel = _outside_stacklevel()
     warnings.warn(
         f"{outside} of {size} values of X lie outside [0, 1] and were clipped: float "
         "images are expected in [0, 1] (divide 8-bit images stored as float by 255, or "
@@ -354,7 +378,7 @@ def to_unit_images(
         outside = np.count_nonzero((images < 0) | (images > 1))
         if outside:
             if warn:
-                warn_clipped(outside, images.size, stacklevel=5)
+                warn_clipped(outside, images.size)
             np.clip(images, 0.0, 1.0, out=images)
     return images
 

@@ -461,7 +461,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
         images = UnitImages(X, shape, self.feature_range_)
         outside = images.count_clipped()
         if outside:
-            warn_clipped(outside, X.size, stacklevel=5)
+            warn_clipped(outside, X.size)
         device = resolve_device(self.device)
         height, width, channels = shape
         n_downsampling = (
@@ -633,7 +633,7 @@ class VQVAEAnomalyDetector(OutlierMixin, BaseEstimator):
             images = to_unit_images(batch, shape, self.feature_range_, warn=False)
             yield torch.from_numpy(images).to(net.device)
         if outside:
-            warn_clipped(outside, X.size, stacklevel=5)
+            warn_clipped(outside, X.size)
 
     def _scorer(self) -> Scorer:
         """The fitted state that scoring reads (``skvqad._scoring.Scorer``)."""

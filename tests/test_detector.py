@@ -578,6 +578,26 @@ def test_fit_warnings_point_at_the_callers_line(stripes, tiny_params, tmp_path):
     assert record[0].filename == __file__
 
 
+def test_scoring_warnings_point_at_the_callers_line(fitted, stripes):
+    """A clipped value warns at the line that asked for the scores, the maps or the
+    reconstruction (before, at a line inside skvqad), through pipelines and generators too."""
+    from sklearn.pipeline import make_pipeline
+
+    bright = stripes * 2.0
+    calls = [
+        lambda: fitted.score_samples(bright),
+        lambda: fitted.anomaly_map(bright),
+        lambda: fitted.reconstruct(bright),
+        lambda: fitted.predict(bright),
+        lambda: list(fitted.iter_scores(bright)),
+        lambda: make_pipeline(fitted).score_samples(bright),
+    ]
+    for call in calls:
+        with pytest.warns(DataRangeWarning) as record:
+            call()
+        assert [r.filename for r in record] == [__file__], record[0].filename
+
+
 def test_iter_scores_yields_score_samples_and_anomaly_map_batch_by_batch(fitted, stripes):
     """The public batched generator (the command line's path): one pass per batch gives what
     score_samples and anomaly_map give, for the detector's setting, fused ones included."""

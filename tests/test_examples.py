@@ -25,13 +25,14 @@ TINY = ["--image-size", "16", "--max-epochs", "1", "--hidden-channels", "8", "--
 
 
 def run_example(name, argv, folder=EXAMPLES):
-    """Run a script's ``main`` with its folder first on ``sys.path``, as ``python <script>`` has it."""
+    """Run a script's ``main`` with its folder first on ``sys.path``, as ``python <script>`` has it;
+    returns what ``main`` returns."""
     spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(folder))
     try:
         spec.loader.exec_module(module)
-        module.main(argv)
+        return module.main(argv)
     finally:
         sys.path.remove(str(folder))
 
@@ -405,6 +406,19 @@ def test_benchmark_result_files_name_command_device_and_versions(tmp_path):
     md = out.with_suffix(".md").read_text()
     assert f"Produced by `{result['command']}` on {result['device']}; skvqad " in md
     assert f"torch {result['versions']['torch']}" in md
+
+
+@STUDY
+def test_ssim_filter_benchmark_times_the_same_filter(tmp_path):
+    """Every alternative bench_ssim_filter times computes skvqad's filter (borders included)."""
+    out = tmp_path / "ssim_filter"
+    rows = run_example("bench_ssim_filter", ["--n-images", "2", "--size", "13", "--repeats", "1",
+                                             "--out", str(out)], folder=ROOT / "benchmarks")
+    assert len(rows) == 4 and "grouped, separable (skvqad)" in rows
+    for name, row in rows.items():
+        assert row["max_abs_diff"] < 1e-5, name
+        assert row["ms"] > 0
+    assert "| grouped, separable (skvqad) |" in out.with_suffix(".md").read_text()
 
 
 @STUDY

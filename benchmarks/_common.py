@@ -79,4 +79,4 @@ def sync(device) -> None:
     if str(device).startswith("cuda"):
         import torch
 
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)  # that device's queue, not only the current one

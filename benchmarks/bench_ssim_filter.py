@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from skvqad.maps import _SSIM_CHUNK_ELEMENTS, _gaussian_filter, gaussian_window, ssim
+from skvqad.maps import _gaussian_filter, _ssim_chunk, gaussian_window, ssim
 from skvqad.utils import environment
 
 from _common import add_device_argument, command_line, sync, versions_text, write_results
@@ -68,7 +68,7 @@ def band(size, window):
     return b.index_put_((rows.expand_as(cols), cols), window.expand_as(cols), accumulate=True)
 
 
-def banded_matmul(x, window, bands):
+def banded_matmul(x, bands):
     """Each axis as a product with a banded matrix (border replication folded in)."""
     bh, bw = bands
     return bh @ x @ bw.T
@@ -103,7 +103,7 @@ def measure(args, device):
         "grouped, separable (skvqad)": lambda: _gaussian_filter(moments, window),
         "grouped, one 2-D kernel": lambda: grouped_2d(moments, window),
         "moments as a batch, separable": lambda: batched_separable(moments, window),
-        "banded matrix products": lambda: banded_matmul(moments, window, bands),
+        "banded matrix products": lambda: banded_matmul(moments, bands),
     }
     with torch.inference_mode():
         reference = _gaussian_filter(moments, window)
@@ -130,9 +130,8 @@ def main(argv=None):
 
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else "cpu" if args.device == "auto" else args.device)
-    if args.n_images is None:  # as skvqad.maps.ssim sizes its chunks
-        pad = args.window_size // 2
-        args.n_images = max(1, _SSIM_CHUNK_ELEMENTS // (5 * args.channels * (args.size + 2 * pad) ** 2))
+    if args.n_images is None:
+        args.n_images = _ssim_chunk(args.channels, args.size, args.size, args.window_size)
     tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     if device.type == "cuda":  # convolutions in float32, as the matrix products; restored after
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False

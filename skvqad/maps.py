@@ -271,10 +271,7 @@ def ssim(
     else:
         c1, c2 = _check_constants(constants, "constants")
     n, c, h, w = x.shape
-    # The filter's temporaries are many times the images: a few images at a time keep them
-    # bounded whatever the batch (one filter call per chunk for the five moments).
-    pad = window_size // 2
-    chunk = max(1, _SSIM_CHUNK_ELEMENTS // (5 * c * (h + 2 * pad) * (w + 2 * pad)))
+    chunk = _ssim_chunk(c, h, w, window_size)
     if n <= chunk:
         return _ssim_map(x, y, window, c1, c2)
     return torch.cat([_ssim_map(x[i : i + chunk], y[i : i + chunk], window, c1, c2)
@@ -283,6 +280,14 @@ def ssim(
 
 #: Bound on the stacked moments that :func:`ssim` filters at once, in values (16 MB).
 _SSIM_CHUNK_ELEMENTS = 2**22
+
+
+def _ssim_chunk(channels: int, height: int, width: int, window_size: int) -> int:
+    """How many images :func:`ssim` filters at once. The filter's temporaries are many times
+    the images: a few images at a time keep them bounded whatever the batch (one filter call
+    per chunk for the five moments)."""
+    pad = window_size // 2
+    return max(1, _SSIM_CHUNK_ELEMENTS // (5 * channels * (height + 2 * pad) * (width + 2 * pad)))
 
 
 def _ssim_map(x, y, window, c1, c2) -> torch.Tensor:
